@@ -1,0 +1,77 @@
+//! Connecting a service to its database: PostgreSQL in production, SQLite for the embedded
+//! default.
+//!
+//! On PostgreSQL every service owns one schema (`catalog`, `seating`, ...): [`connect`] creates it
+//! and sets it as the connection's search path, so the service's tables and its migration table
+//! live there and nothing lands in `public`. SQLite has no schemas; the embedded default gives each
+//! service its own file instead.
+
+use std::{path::Path, time::Duration};
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+/// Opens a pool to `url` for the service that owns `schema`.
+pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbErr> {
+    if !schema
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+    {
+        return Err(DbErr::Custom(format!("invalid schema name {schema:?}")));
+    }
+    if url.starts_with("sqlite:") {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        // One connection: SQLite allows one writer at a time, and a single connection turns what
+        // would be SQLITE_BUSY errors between our own transactions into an orderly queue.
+        opts.max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        return Database::connect(opts).await;
+    }
+    {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(2).sqlx_logging(false);
+        let admin = Database::connect(opts).await?;
+        admin
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await?;
+        admin.close().await?;
+    }
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(16)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .set_schema_search_path(schema.to_owned());
+    Database::connect(opts).await
+}
+
+/// The `sqlite:` URL of a database file, created when missing.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// True when the database answers.
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.ping().await.is_ok()
+}
+
+/// True when `db` is PostgreSQL (row locks are taken there; SQLite serialises writers itself).
+pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// True when `err` is a unique-key violation.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

@@ -1,0 +1,187 @@
+//! Idempotency keys (AIP-155): every mutating request carries a `request_id`; the first result
+//! is stored with a fingerprint of the request in the same transaction as the change itself, so a
+//! retry gets the first result back and a reuse of the key for another request is refused.
+//!
+//! Each service owns an `idempotency_keys` table in its own schema ([`create_table`] in its first
+//! migration). Requests and results are serde values of the service's domain; the fingerprint is a
+//! SHA-256 of the request's JSON form.
+//!
+//! ```text
+//! let key = IdempotencyKey::new("catalog.create_theatre", &request_id, &command)?;
+//! let txn = db.begin().await?;
+//! if let Some(first) = key.replay(&txn).await? { return Ok(first); }
+//! ... the change, on txn ...
+//! key.commit(db, txn, result).await
+//! ```
+
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    Schema, Set, TransactionTrait, sea_query::TableCreateStatement,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+
+/// Why an idempotent operation could not run or replay.
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    /// The key was used before for a request with other parameters.
+    #[error("request_id was already used for a different request")]
+    Mismatch,
+    /// The database failed.
+    #[error("database error")]
+    Db(#[from] DbErr),
+    /// A stored result could not be decoded (the code that stored it was different).
+    #[error("stored result is unreadable")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// The stored first results.
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    /// One used idempotency key.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        /// The operation, for example `catalog.create_theatre`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub scope: String,
+        /// The client's request id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub request_id: String,
+        /// SHA-256 (hex) of the request's JSON form.
+        pub fingerprint: String,
+        /// The first result, as JSON.
+        #[sea_orm(column_type = "Text")]
+        pub result: String,
+        /// When the key was first used.
+        pub created_at: ChronoDateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `CREATE TABLE` of `idempotency_keys` for a service's first migration.
+pub fn create_table(backend: sea_orm::DbBackend) -> TableCreateStatement {
+    Schema::new(backend)
+        .create_table_from_entity(entity::Entity)
+        .if_not_exists()
+        .to_owned()
+}
+
+/// One request's idempotency key and fingerprint.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    scope: &'static str,
+    request_id: String,
+    fingerprint: String,
+}
+
+/// SHA-256 (hex) of a value's JSON form.
+pub fn fingerprint(value: &impl Serialize) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    hex(&Sha256::digest(&json))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+impl IdempotencyKey {
+    /// The key of `request` under `request_id` for the operation `scope`.
+    pub fn new(scope: &'static str, request_id: &str, request: &impl Serialize) -> Self {
+        Self {
+            scope,
+            request_id: request_id.to_owned(),
+            fingerprint: fingerprint(request),
+        }
+    }
+
+    /// The first result if this key was used before with the same request; `Mismatch` if it was
+    /// used with another.
+    pub async fn replay<R: DeserializeOwned>(
+        &self,
+        conn: &impl ConnectionTrait,
+    ) -> Result<Option<R>, IdempotencyError> {
+        let found = entity::Entity::find_by_id((self.scope.to_owned(), self.request_id.clone()))
+            .one(conn)
+            .await?;
+        match found {
+            None => Ok(None),
+            Some(row) if row.fingerprint != self.fingerprint => Err(IdempotencyError::Mismatch),
+            Some(row) => Ok(Some(serde_json::from_str(&row.result)?)),
+        }
+    }
+
+    /// Records `result` in `txn` and commits. If a concurrent request with the same key committed
+    /// first, this one's transaction is rolled back and the other's result is returned.
+    pub async fn commit<R: Serialize + DeserializeOwned>(
+        &self,
+        db: &DatabaseConnection,
+        txn: DatabaseTransaction,
+        result: R,
+    ) -> Result<R, IdempotencyError> {
+        let row = entity::ActiveModel {
+            scope: Set(self.scope.to_owned()),
+            request_id: Set(self.request_id.clone()),
+            fingerprint: Set(self.fingerprint.clone()),
+            result: Set(serde_json::to_string(&result)?),
+            created_at: Set(chrono::Utc::now()),
+        };
+        match row.insert(&txn).await {
+            Ok(_) => {
+                txn.commit().await?;
+                Ok(result)
+            }
+            Err(e) if crate::db::is_unique_violation(&e) => {
+                txn.rollback().await?;
+                self.replay(db).await?.ok_or(IdempotencyError::Db(e))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// After a change failed (for example on a unique key because a concurrent retry of the same
+    /// request won), the winner's result, if there is one.
+    pub async fn replay_after_failure<R: DeserializeOwned>(
+        &self,
+        db: &DatabaseConnection,
+    ) -> Result<Option<R>, IdempotencyError> {
+        self.replay(db).await
+    }
+
+    /// Begins a transaction and replays in it: `Ok(Err(first))` when the key was seen before.
+    pub async fn begin<R: DeserializeOwned>(
+        &self,
+        db: &DatabaseConnection,
+    ) -> Result<Result<DatabaseTransaction, R>, IdempotencyError> {
+        let txn = db.begin().await?;
+        match self.replay(&txn).await? {
+            Some(first) => {
+                txn.rollback().await?;
+                Ok(Err(first))
+            }
+            None => Ok(Ok(txn)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_differ_by_content() {
+        assert_eq!(fingerprint(&("a", 1)), fingerprint(&("a", 1)));
+        assert_ne!(fingerprint(&("a", 1)), fingerprint(&("a", 2)));
+        assert_eq!(fingerprint(&"x").len(), 64);
+    }
+}

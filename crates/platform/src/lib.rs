@@ -1,0 +1,28 @@
+//! What every Marquee service stands on.
+//!
+//! - [`config`]: typed, layered configuration (defaults, an optional TOML file, `MARQUEE_`
+//!   environment variables) with errors that name the setting; [`config::Secret`] for values that
+//!   must never be printed.
+//! - [`telemetry`]: `tracing` with pretty or JSON logs, OpenTelemetry OTLP export when
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set, W3C trace context in gRPC metadata.
+//! - [`server`]: the server builder every service uses: health, reflection, gRPC-Web with CORS,
+//!   deadlines, concurrency limits, load shedding, request ids, graceful drain.
+//! - [`validation`] and [`status`]: field violations in the domain, and the one way they (and
+//!   other errors) become a `tonic::Status` with google.rpc details.
+//! - [`db`], [`cache`], [`idempotency`], [`paging`]: storage helpers shared by the services.
+
+#![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod idempotency;
+mod middleware;
+pub mod paging;
+pub mod redis;
+pub mod server;
+pub mod status;
+pub mod telemetry;
+pub mod validation;
+
+pub use tokio_util::sync::CancellationToken;
