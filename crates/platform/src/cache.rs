@@ -57,7 +57,10 @@ impl Cache {
         match &self.inner {
             Inner::Memory(m) => m.entries.get(key),
             Inner::Redis { client, prefix } => {
-                match client.get::<Option<Bytes>, _>(format!("{prefix}{key}")).await {
+                match client
+                    .get::<Option<Bytes>, _>(format!("{prefix}{key}"))
+                    .await
+                {
                     Ok(v) => v,
                     Err(error) => {
                         tracing::warn!(%error, "cache read failed");

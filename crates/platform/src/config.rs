@@ -37,18 +37,39 @@ where
         }
         figment = figment.merge(Toml::file_exact(file));
     }
-    figment = figment.merge(Env::prefixed("MARQUEE_").split("__"));
+    // MARQUEE_CONFIG names the file and MARQUEE_TEST_* configure the test harness: neither is a
+    // setting.
+    figment = figment.merge(
+        Env::prefixed("MARQUEE_")
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                k != "config" && !k.starts_with("test_")
+            })
+            .split("__"),
+    );
     for (var, key) in aliases {
         let key = (*key).to_owned();
         figment = figment.merge(Env::raw().only(&[*var]).map(move |_| key.clone().into()));
     }
-    figment.extract().map_err(|e| {
-        let e = e
+    figment.extract().map_err(|errors| {
+        let text = errors
             .into_iter()
-            .map(|e| e.to_string())
+            .map(|e| {
+                let key = e.path.join(".").to_ascii_lowercase();
+                let source = e
+                    .metadata
+                    .as_ref()
+                    .map(|m| format!(" (from {})", m.name))
+                    .unwrap_or_default();
+                if key.is_empty() {
+                    format!("{}{source}", e.kind)
+                } else {
+                    format!("setting `{key}`: {}{source}", e.kind)
+                }
+            })
             .collect::<Vec<_>>()
             .join("; ");
-        ConfigError(e)
+        ConfigError(text)
     })
 }
 

@@ -57,7 +57,14 @@ where
             .map_or(self.default, |client| client.min(self.default));
         // tonic's transport also enforces grpc-timeout (answering CANCELLED). Firing a millisecond
         // earlier makes the deadline answer with the right code.
-        let at = tokio::time::Instant::now() + timeout.saturating_sub(Duration::from_millis(1));
+        let margin = Duration::from_millis(1);
+        if timeout <= margin {
+            // Nothing can be done within a millisecond; answering now is deterministic.
+            return Box::pin(async {
+                Ok(Status::deadline_exceeded("deadline exceeded").into_http())
+            });
+        }
+        let at = tokio::time::Instant::now() + (timeout - margin);
         let fut = self.inner.call(req);
         Box::pin(async move {
             match tokio::time::timeout_at(at, fut).await {

@@ -1,6 +1,7 @@
 //! Connecting to Redis with fred.
 
-use fred::prelude::{Builder, Client, ClientLike, Config, Error as RedisError, ReconnectPolicy};
+pub use fred::prelude::Client;
+use fred::prelude::{Builder, ClientLike, Config, Error as RedisError, ReconnectPolicy};
 
 /// Connects a client to `url` (`redis://host:port/db`) and waits until it is ready.
 pub async fn connect(url: &str) -> Result<Client, RedisError> {

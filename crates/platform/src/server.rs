@@ -38,8 +38,7 @@ use crate::{
 };
 
 /// A readiness check: true while the dependency answers.
-pub type ReadinessCheck =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+pub type ReadinessCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
 /// Builds and runs one listener. See the module documentation.
 pub struct ServerBuilder {

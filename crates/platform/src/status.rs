@@ -94,7 +94,11 @@ mod tests {
     #[test]
     fn reasons_travel() {
         let status = failed_precondition("SHOW_OVERLAP", "overlaps");
-        let info = status.get_error_details().error_info().cloned().expect("info");
+        let info = status
+            .get_error_details()
+            .error_info()
+            .cloned()
+            .expect("info");
         assert_eq!(info.reason, "SHOW_OVERLAP");
     }
 }

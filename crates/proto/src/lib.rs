@@ -6,7 +6,13 @@
 
 #![forbid(unsafe_code)]
 
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rust_2018_idioms)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::all,
+    clippy::pedantic,
+    rust_2018_idioms
+)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/_includes.rs"));
 }

@@ -1,0 +1,209 @@
+//! Assembles Marquee's services into listeners: the embedded default (`marquee up`: every
+//! service in one process on SQLite and in-process caches) and the distributed mode
+//! (`marquee serve <service>` against PostgreSQL and Redis). The binary in `main.rs` only parses
+//! arguments, sets up telemetry, binds and waits for the shutdown signal; tests call [`start`]
+//! directly.
+
+#![forbid(unsafe_code)]
+
+use std::{future::Future, path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
+use marquee_catalog::CatalogConfig;
+use marquee_platform::{
+    cache::Cache,
+    config::{ServerConfig, StoreConfig, TelemetryConfig},
+    server::ServerBuilder,
+};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+/// Everything `marquee` can be configured with: defaults, then the file given with `--config`,
+/// then `MARQUEE_*` environment variables (`MARQUEE_SERVER__LISTEN=0.0.0.0:50051`), then
+/// `DATABASE_URL` and `REDIS_URL`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MarqueeConfig {
+    /// The listener.
+    pub server: ServerConfig,
+    /// Logs and traces.
+    pub telemetry: TelemetryConfig,
+    /// Database and Redis of the distributed mode.
+    pub store: StoreConfig,
+    /// The catalog service.
+    pub catalog: CatalogConfig,
+}
+
+impl MarqueeConfig {
+    /// Loads the configuration (see the type's documentation).
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        Ok(marquee_platform::config::load(
+            file,
+            &[
+                ("DATABASE_URL", "store.database_url"),
+                ("REDIS_URL", "store.redis_url"),
+            ],
+        )?)
+    }
+}
+
+/// The services one process can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServiceName {
+    /// `marquee.catalog.v1.CatalogService` and `CatalogAdminService`.
+    Catalog,
+}
+
+/// Where the services keep their data.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// One SQLite file per service under a directory, in-process caches.
+    Embedded {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
+    /// A database URL (each service in its own schema on PostgreSQL) and, optionally, Redis.
+    External {
+        /// `postgres://…` (or `sqlite://…`).
+        database_url: String,
+        /// `redis://…`; without it caches live in the process.
+        redis_url: Option<String>,
+        /// Prefix of every Redis key.
+        redis_key_prefix: String,
+    },
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Listener settings.
+    pub server: ServerConfig,
+    /// Catalog settings.
+    pub catalog: CatalogConfig,
+    /// Storage.
+    pub storage: Storage,
+    /// The services to serve.
+    pub services: Vec<ServiceName>,
+    /// Load the demo data into services that are empty.
+    pub seed_demo_data: bool,
+}
+
+/// Connections shared by the services of one process.
+struct Shared {
+    cache: Cache,
+    redis: Option<marquee_platform::redis::Client>,
+}
+
+async fn shared(storage: &Storage, catalog: &CatalogConfig) -> anyhow::Result<Shared> {
+    let in_memory = || {
+        Cache::in_memory(
+            catalog.cache_max_entries,
+            Duration::from_secs(catalog.cache_ttl_secs.max(1)),
+        )
+    };
+    match storage {
+        Storage::External {
+            redis_url: Some(url),
+            redis_key_prefix,
+            ..
+        } => {
+            let client = marquee_platform::redis::connect(url)
+                .await
+                .context("store.redis_url: cannot connect to Redis")?;
+            Ok(Shared {
+                cache: Cache::redis(client.clone(), redis_key_prefix),
+                redis: Some(client),
+            })
+        }
+        _ => Ok(Shared {
+            cache: in_memory(),
+            redis: None,
+        }),
+    }
+}
+
+fn database_url(storage: &Storage, service: &str) -> anyhow::Result<String> {
+    match storage {
+        Storage::Embedded { data_dir } => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("--data: cannot create {}", data_dir.display()))?;
+            Ok(marquee_platform::db::sqlite_url(
+                &data_dir.join(format!("{service}.db")),
+            ))
+        }
+        Storage::External { database_url, .. } => Ok(database_url.clone()),
+    }
+}
+
+/// Today in the demo cities' time zone: the demo data's first day.
+pub fn demo_today() -> chrono::NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Kolkata)
+        .date_naive()
+}
+
+/// Opens every requested service (running migrations, seeding if asked) and returns a listener
+/// builder serving them.
+pub async fn build(options: &Options) -> anyhow::Result<ServerBuilder> {
+    let shared = shared(&options.storage, &options.catalog).await?;
+    let mut builder = ServerBuilder::new(options.server.clone());
+    if let Some(redis) = shared.redis.clone() {
+        builder = builder.readiness_check("redis", move || {
+            let redis = redis.clone();
+            async move { marquee_platform::redis::ping(&redis).await }
+        });
+    }
+    for service in &options.services {
+        match service {
+            ServiceName::Catalog => {
+                let url = database_url(&options.storage, "catalog")?;
+                let catalog = marquee_catalog::open(&url, shared.cache.clone(), &options.catalog)
+                    .await
+                    .context("catalog: cannot open its database")?;
+                if options.seed_demo_data && catalog.seed_if_empty(demo_today()).await? {
+                    tracing::info!("catalog: demo data loaded");
+                }
+                builder =
+                    marquee_catalog::serve(builder, &catalog, options.server.max_message_bytes);
+            }
+        }
+    }
+    Ok(builder)
+}
+
+/// Runs the requested services on `listener` until `shutdown` completes.
+pub async fn start(
+    options: Options,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let builder = build(&options).await?;
+    builder.serve(listener, shutdown).await
+}
+
+/// Runs the migrations of the requested services.
+pub async fn migrate(storage: &Storage, services: &[ServiceName]) -> anyhow::Result<()> {
+    for service in services {
+        match service {
+            ServiceName::Catalog => {
+                let url = database_url(storage, "catalog")?;
+                marquee_catalog::CatalogStore::open(&url)
+                    .await
+                    .context("catalog: migration failed")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the demo data into services that hold none. Returns the services that were seeded.
+pub async fn seed(storage: &Storage, catalog: &CatalogConfig) -> anyhow::Result<Vec<ServiceName>> {
+    let shared = shared(storage, catalog).await?;
+    let url = database_url(storage, "catalog")?;
+    let cat = marquee_catalog::open(&url, shared.cache, catalog).await?;
+    let mut seeded = Vec::new();
+    if cat.seed_if_empty(demo_today()).await? {
+        seeded.push(ServiceName::Catalog);
+    }
+    Ok(seeded)
+}

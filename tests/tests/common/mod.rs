@@ -1,0 +1,533 @@
+//! The harness every black-box test uses: start the real server on 127.0.0.1 port 0 against a
+//! fresh store, call it through the generated clients, shut it down.
+//!
+//! Two backends: `Sqlite` (a fresh file in a temporary directory, in-process cache: what
+//! `marquee up` runs) and `Postgres` (a fresh database on the server named by
+//! `MARQUEE_TEST_DATABASE_URL`, and a fresh key prefix on the Redis named by
+//! `MARQUEE_TEST_REDIS_URL`). When those variables are unset or the servers do not answer, the
+//! PostgreSQL tests are skipped and say so on stderr — unless `MARQUEE_TEST_REQUIRE_SERVICES=1`
+//! (as in CI), where a skip is a failure.
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::{io::Write as _, net::SocketAddr, path::PathBuf};
+
+use marquee::{Options, ServiceName, Storage};
+use marquee_catalog::CatalogConfig;
+use marquee_platform::config::ServerConfig;
+use marquee_proto::catalog::v1::{
+    self as pb, catalog_admin_service_client::CatalogAdminServiceClient,
+    catalog_service_client::CatalogServiceClient,
+};
+use sea_orm::{ConnectionTrait, Database};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::transport::Channel;
+
+/// Which store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file + in-process cache.
+    Sqlite,
+    /// PostgreSQL + Redis.
+    Postgres,
+}
+
+/// Writes straight to the process's stderr, which the test harness does not capture: a skip
+/// must be seen.
+pub fn loud(message: &str) {
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "\n*** {message}\n");
+}
+
+fn require_services() -> bool {
+    std::env::var("MARQUEE_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+fn skip(test: &str, why: &str) -> Option<TestApp> {
+    if require_services() {
+        panic!("{test}: {why} (MARQUEE_TEST_REQUIRE_SERVICES=1 forbids skipping)");
+    }
+    loud(&format!(
+        "SKIPPED {test} on PostgreSQL+Redis: {why}. Set MARQUEE_TEST_DATABASE_URL and \
+         MARQUEE_TEST_REDIS_URL to run it."
+    ));
+    None
+}
+
+/// External servers for one test: a fresh database and a fresh Redis key prefix.
+pub struct External {
+    pub admin_url: String,
+    pub database: String,
+    pub database_url: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+}
+
+impl External {
+    /// Creates a fresh database, or says why not.
+    pub async fn create() -> Result<External, String> {
+        let admin_url = std::env::var("MARQUEE_TEST_DATABASE_URL")
+            .map_err(|_| "MARQUEE_TEST_DATABASE_URL is not set".to_owned())?;
+        let redis_url = std::env::var("MARQUEE_TEST_REDIS_URL")
+            .map_err(|_| "MARQUEE_TEST_REDIS_URL is not set".to_owned())?;
+        let database = format!("marquee_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url)
+            .await
+            .map_err(|e| format!("cannot connect to {admin_url}: {e}"))?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{database}\""))
+            .await
+            .map_err(|e| format!("cannot create a database: {e}"))?;
+        let _ = admin.close().await;
+        let redis = marquee_platform::redis::connect(&redis_url)
+            .await
+            .map_err(|e| format!("cannot connect to {redis_url}: {e}"))?;
+        drop(redis);
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_owned())
+            .ok_or_else(|| "MARQUEE_TEST_DATABASE_URL has no database part".to_owned())?;
+        Ok(External {
+            database_url: format!("{base}/{database}"),
+            admin_url,
+            database,
+            redis_url,
+            redis_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
+        })
+    }
+
+    /// Drops the database (best effort).
+    pub async fn drop_database(&self) {
+        if let Ok(admin) = Database::connect(&self.admin_url).await {
+            let _ = admin
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.database
+                ))
+                .await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub backend: Backend,
+    pub options: Options,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+    pub external: Option<External>,
+}
+
+/// Default settings for a test server.
+pub fn server_config() -> ServerConfig {
+    ServerConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        health_check_interval_ms: 200,
+        shutdown_grace_ms: 2_000,
+        ..ServerConfig::default()
+    }
+}
+
+impl TestApp {
+    /// Starts every service on `backend`, optionally with the demo data. `None` when the
+    /// backend is not available here (and skipping is allowed).
+    pub async fn spawn(test: &str, backend: Backend, seed: bool) -> Option<TestApp> {
+        Self::spawn_with(test, backend, seed, server_config()).await
+    }
+
+    /// As [`TestApp::spawn`], with listener settings.
+    pub async fn spawn_with(
+        test: &str,
+        backend: Backend,
+        seed: bool,
+        server: ServerConfig,
+    ) -> Option<TestApp> {
+        let (storage, dir, external) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                (
+                    Storage::Embedded {
+                        data_dir: dir.path().to_path_buf(),
+                    },
+                    Some(dir),
+                    None,
+                )
+            }
+            Backend::Postgres => match External::create().await {
+                Ok(ext) => (
+                    Storage::External {
+                        database_url: ext.database_url.clone(),
+                        redis_url: Some(ext.redis_url.clone()),
+                        redis_key_prefix: ext.redis_prefix.clone(),
+                    },
+                    None,
+                    Some(ext),
+                ),
+                Err(why) => return skip(test, &why),
+            },
+        };
+        let options = Options {
+            server,
+            catalog: CatalogConfig::default(),
+            storage,
+            services: vec![ServiceName::Catalog],
+            seed_demo_data: seed,
+        };
+        Some(Self::start(options, backend, dir, external).await)
+    }
+
+    async fn start(
+        options: Options,
+        backend: Backend,
+        dir: Option<tempfile::TempDir>,
+        external: Option<External>,
+    ) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let opts = options.clone();
+        let handle = tokio::spawn(async move {
+            marquee::start(opts, listener, async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        TestApp {
+            addr,
+            backend,
+            options,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            _dir: dir,
+            external,
+        }
+    }
+
+    /// Stops the server and starts it again on the same data (a new port).
+    pub async fn restart(mut self) -> TestApp {
+        self.stop_server().await;
+        let dir = self._dir.take();
+        let external = self.external.take();
+        let options = self.options.clone();
+        Self::start(options, self.backend, dir, external).await
+    }
+
+    async fn stop_server(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            match handle.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("server failed: {e:#}"),
+                Err(e) => panic!("server task failed: {e}"),
+            }
+        }
+    }
+
+    /// Stops the server and removes its data.
+    pub async fn stop(mut self) {
+        self.stop_server().await;
+        if let Some(ext) = self.external.take() {
+            ext.drop_database().await;
+        }
+    }
+
+    /// The data directory (SQLite backend).
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self._dir.as_ref().map(|d| d.path().to_path_buf())
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub async fn catalog(&self) -> CatalogServiceClient<Channel> {
+        CatalogServiceClient::new(self.channel().await)
+    }
+
+    pub async fn admin(&self) -> CatalogAdminServiceClient<Channel> {
+        CatalogAdminServiceClient::new(self.channel().await)
+    }
+}
+
+/// Runs a scenario `async fn(TestApp)` on both backends, as two tests named `sqlite` and
+/// `postgres` in a module named after the scenario.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let name = concat!(stringify!($scenario), "::sqlite");
+                if let Some(app) = common::TestApp::spawn(name, common::Backend::Sqlite, false).await {
+                    super::$scenario(app).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let name = concat!(stringify!($scenario), "::postgres");
+                if let Some(app) = common::TestApp::spawn(name, common::Backend::Postgres, false).await {
+                    super::$scenario(app).await;
+                }
+            }
+        }
+    )*};
+}
+
+// ----- fixtures ------------------------------------------------------------------------------------
+
+pub fn rid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+pub fn inr(amount_minor: i64) -> marquee_proto::common::v1::Money {
+    marquee_proto::common::v1::Money {
+        currency_code: "INR".into(),
+        amount_minor,
+    }
+}
+
+pub fn seat(number: i32) -> pb::RowItem {
+    pb::RowItem {
+        item: Some(pb::row_item::Item::Seat(pb::Seat {
+            id: String::new(),
+            number,
+            kind: pb::SeatKind::Standard as i32,
+        })),
+    }
+}
+
+pub fn gap(width: i32) -> pb::RowItem {
+    pb::RowItem {
+        item: Some(pb::row_item::Item::Gap(pb::Gap { width })),
+    }
+}
+
+/// A small two-category layout: row A (PRIME) with an aisle, rows B and C (CLASSIC), and a
+/// wheelchair space in row C.
+pub fn small_layout() -> pb::SeatLayout {
+    let row = |label: &str, cat: &str, items: Vec<pb::RowItem>| pb::SeatRow {
+        label: label.into(),
+        category_code: cat.into(),
+        items,
+    };
+    pb::SeatLayout {
+        categories: vec![
+            pb::SeatCategory {
+                code: "PRIME".into(),
+                name: "Prime".into(),
+            },
+            pb::SeatCategory {
+                code: "CLASSIC".into(),
+                name: "Classic".into(),
+            },
+        ],
+        rows: vec![
+            row(
+                "A",
+                "PRIME",
+                vec![seat(1), seat(2), gap(1), seat(3), seat(4)],
+            ),
+            row(
+                "B",
+                "CLASSIC",
+                vec![seat(1), seat(2), gap(1), seat(3), seat(4)],
+            ),
+            row(
+                "C",
+                "CLASSIC",
+                vec![
+                    pb::RowItem {
+                        item: Some(pb::row_item::Item::Seat(pb::Seat {
+                            id: String::new(),
+                            number: 1,
+                            kind: pb::SeatKind::Wheelchair as i32,
+                        })),
+                    },
+                    pb::RowItem {
+                        item: Some(pb::row_item::Item::Seat(pb::Seat {
+                            id: String::new(),
+                            number: 2,
+                            kind: pb::SeatKind::Companion as i32,
+                        })),
+                    },
+                ],
+            ),
+        ],
+    }
+}
+
+/// A city, a theatre with one screen, and a movie, created through the admin API.
+pub struct Venue {
+    pub city: pb::City,
+    pub theatre: pb::Theatre,
+    pub screen: pb::Screen,
+    pub movie: pb::Movie,
+}
+
+pub fn movie(title: &str, language: &str, genres: &[&str], minutes: i64) -> pb::Movie {
+    pb::Movie {
+        id: String::new(),
+        title: title.into(),
+        synopsis: format!("{title}: a test movie."),
+        original_language: language.into(),
+        genres: genres.iter().map(|g| (*g).to_owned()).collect(),
+        runtime: Some(prost_types::Duration {
+            seconds: minutes * 60,
+            nanos: 0,
+        }),
+        certification: "UA13+".into(),
+        release_date: "2026-11-01".into(),
+        cast: vec!["A. Actor".into()],
+        directors: vec!["D. Rector".into()],
+    }
+}
+
+pub async fn venue(app: &TestApp) -> Venue {
+    let mut admin = app.admin().await;
+    let city = admin
+        .create_city(pb::CreateCityRequest {
+            request_id: rid(),
+            city: Some(pb::City {
+                id: String::new(),
+                name: format!("Testpur {}", &rid()[24..]),
+                region: "Test Pradesh".into(),
+                country_code: "IN".into(),
+                time_zone: "Asia/Kolkata".into(),
+                currency_code: "INR".into(),
+            }),
+        })
+        .await
+        .expect("city")
+        .into_inner()
+        .city
+        .expect("city");
+    let theatre = admin
+        .create_theatre(pb::CreateTheatreRequest {
+            request_id: rid(),
+            theatre: Some(pb::Theatre {
+                id: String::new(),
+                city_id: city.id.clone(),
+                name: "Galaxy Cinemas".into(),
+                address: "1 MG Road".into(),
+                amenities: vec!["Parking".into()],
+            }),
+        })
+        .await
+        .expect("theatre")
+        .into_inner()
+        .theatre
+        .expect("theatre");
+    let screen = admin
+        .create_screen(pb::CreateScreenRequest {
+            request_id: rid(),
+            theatre_id: theatre.id.clone(),
+            name: "Audi 1".into(),
+            formats: vec![pb::Format::Format2d as i32, pb::Format::Format3d as i32],
+            layout: Some(small_layout()),
+        })
+        .await
+        .expect("screen")
+        .into_inner()
+        .screen
+        .expect("screen");
+    let movie = admin
+        .create_movie(pb::CreateMovieRequest {
+            request_id: rid(),
+            movie: Some(movie(
+                &format!("The Test Movie {}", &rid()[24..]),
+                "hi",
+                &["Drama", "Thriller"],
+                120,
+            )),
+        })
+        .await
+        .expect("movie")
+        .into_inner()
+        .movie
+        .expect("movie");
+    Venue {
+        city,
+        theatre,
+        screen,
+        movie,
+    }
+}
+
+pub fn screen_id(v: &Venue) -> String {
+    v.screen.screen.as_ref().expect("summary").id.clone()
+}
+
+pub fn at(secs: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: secs,
+        nanos: 0,
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub fn prices(prime: i64, classic: i64) -> Vec<pb::ShowPrice> {
+    vec![
+        pb::ShowPrice {
+            category_code: "PRIME".into(),
+            price: Some(inr(prime)),
+        },
+        pb::ShowPrice {
+            category_code: "CLASSIC".into(),
+            price: Some(inr(classic)),
+        },
+    ]
+}
+
+/// Schedules a 2D Hindi show of the venue's movie starting at `start` for 2h30.
+pub fn schedule(v: &Venue, start: i64) -> pb::ScheduleShowRequest {
+    pb::ScheduleShowRequest {
+        request_id: rid(),
+        movie_id: v.movie.id.clone(),
+        screen_id: screen_id(v),
+        start_time: Some(at(start)),
+        end_time: Some(at(start + 150 * 60)),
+        language: "hi".into(),
+        format: pb::Format::Format2d as i32,
+        prices: prices(35_000, 20_000),
+    }
+}
+
+/// The field named by the `BadRequest` detail of an `INVALID_ARGUMENT` status.
+pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The `ErrorInfo` reason of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
