@@ -9,10 +9,12 @@
 //!   deadlines, concurrency limits, load shedding, request ids, graceful drain.
 //! - [`validation`] and [`status`]: field violations in the domain, and the one way they (and
 //!   other errors) become a `tonic::Status` with google.rpc details.
+//! - [`auth`]: access-token verification and the verified [`auth::Caller`] of a call.
 //! - [`db`], [`cache`], [`idempotency`], [`paging`]: storage helpers shared by the services.
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;

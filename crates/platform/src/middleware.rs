@@ -106,6 +106,7 @@ pub(crate) fn make_span<B>(req: &Request<B>) -> tracing::Span {
         "rpc",
         rpc.method = %req.uri().path(),
         request_id = %request_id,
+        caller = tracing::field::Empty,
     );
     let _ = span.set_parent(crate::telemetry::extract_context(req.headers()));
     span

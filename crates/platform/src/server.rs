@@ -33,6 +33,7 @@ use tower_http::{
 };
 
 use crate::{
+    auth::{AuthLayer, Verifier},
     config::ServerConfig,
     middleware::{DeadlineLayer, make_span},
 };
@@ -47,6 +48,7 @@ pub struct ServerBuilder {
     names: Vec<&'static str>,
     checks: Vec<(&'static str, ReadinessCheck)>,
     drain: CancellationToken,
+    verifier: Verifier,
 }
 
 impl ServerBuilder {
@@ -58,7 +60,15 @@ impl ServerBuilder {
             names: Vec::new(),
             checks: Vec::new(),
             drain: CancellationToken::new(),
+            verifier: Verifier::new(),
         }
+    }
+
+    /// Verifies bearer tokens with `verifier` (without one, every token is refused as signed by
+    /// an unknown key).
+    pub fn with_verifier(mut self, verifier: Verifier) -> Self {
+        self.verifier = verifier;
+        self
     }
 
     /// Cancelled when shutdown begins. Server streams select on it and end, so that the drain
@@ -112,6 +122,7 @@ impl ServerBuilder {
             names,
             checks,
             drain,
+            verifier,
         } = self;
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -165,6 +176,7 @@ impl ServerBuilder {
             .layer(GlobalConcurrencyLimitLayer::new(
                 config.max_concurrent_requests.max(1),
             ))
+            .layer(AuthLayer::new(verifier))
             .layer(DeadlineLayer {
                 default: Duration::from_millis(config.request_timeout_ms.max(1)),
             })
