@@ -424,11 +424,21 @@ impl CatalogStore {
 
     // ----- writes ----------------------------------------------------------------------------
 
-    async fn begin<T: DeserializeOwned>(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Result<DatabaseTransaction, T>, CatalogError> {
-        key.begin(&self.db).await.map_err(idem)
+    /// Runs `work` in a transaction that also records the idempotency key: a retry of a request
+    /// already done returns its first result without running `work`. The transaction is handed
+    /// to `work` and back, so that `work` may borrow whatever it needs.
+    async fn run<T, F, Fut>(&self, key: &IdempotencyKey, work: F) -> Result<T, CatalogError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(DatabaseTransaction) -> Fut,
+        Fut: std::future::Future<Output = (DatabaseTransaction, Result<T, CatalogError>)>,
+    {
+        let txn = match key.begin(&self.db).await.map_err(idem)? {
+            Ok(txn) => txn,
+            Err(first) => return Ok(first),
+        };
+        let (txn, outcome) = work(txn).await;
+        self.finish(key, txn, outcome).await
     }
 
     async fn finish<T: Serialize + DeserializeOwned>(
@@ -459,12 +469,11 @@ impl CatalogStore {
         key: &IdempotencyKey,
         cmd: &NewCity,
     ) -> Result<City, CatalogError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = insert_city(&txn, cmd).await;
-        self.finish(key, txn, out).await
+        self.run(key, |txn| async move {
+            let out = insert_city(&txn, cmd).await;
+            (txn, out)
+        })
+        .await
     }
 
     /// Adds a movie.
@@ -473,10 +482,6 @@ impl CatalogStore {
         key: &IdempotencyKey,
         fields: &MovieFields,
     ) -> Result<Movie, CatalogError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
         let movie = Movie {
             id: new_id(),
             title: fields.title.clone(),
@@ -489,8 +494,11 @@ impl CatalogStore {
             cast: fields.cast.clone(),
             directors: fields.directors.clone(),
         };
-        let out = insert_movie(&txn, movie).await;
-        self.finish(key, txn, out).await
+        self.run(key, |txn| async move {
+            let out = insert_movie(&txn, movie).await;
+            (txn, out)
+        })
+        .await
     }
 
     /// Changes a movie.
@@ -500,12 +508,11 @@ impl CatalogStore {
         id: &str,
         patch: &MoviePatch,
     ) -> Result<Movie, CatalogError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = update_movie(&txn, id, patch).await;
-        self.finish(key, txn, out).await
+        self.run(key, |txn| async move {
+            let out = update_movie(&txn, id, patch).await;
+            (txn, out)
+        })
+        .await
     }
 
     /// Adds a theatre.
@@ -515,12 +522,11 @@ impl CatalogStore {
         city_id: &str,
         fields: &TheatreFields,
     ) -> Result<Theatre, CatalogError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = insert_theatre(&txn, city_id, fields).await;
-        self.finish(key, txn, out).await
+        self.run(key, |txn| async move {
+            let out = insert_theatre(&txn, city_id, fields).await;
+            (txn, out)
+        })
+        .await
     }
 
     /// Changes a theatre.
@@ -530,12 +536,11 @@ impl CatalogStore {
         id: &str,
         patch: &TheatrePatch,
     ) -> Result<Theatre, CatalogError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = update_theatre(&txn, id, patch).await;
-        self.finish(key, txn, out).await
+        self.run(key, |txn| async move {
+            let out = update_theatre(&txn, id, patch).await;
+            (txn, out)
+        })
+        .await
     }
 
     /// Adds a screen.
@@ -544,12 +549,11 @@ impl CatalogStore {
         key: &IdempotencyKey,
         cmd: &NewScreen,
     ) -> Result<Screen, CatalogError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = insert_screen(&txn, cmd).await;
-        self.finish(key, txn, out).await
+        self.run(key, |txn| async move {
+            let out = insert_screen(&txn, cmd).await;
+            (txn, out)
+        })
+        .await
     }
 
     /// Changes a screen. Its layout and formats cannot change under shows that have not ended.
@@ -560,12 +564,11 @@ impl CatalogStore {
         patch: &ScreenPatch,
         now: i64,
     ) -> Result<Screen, CatalogError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = update_screen(&txn, id, patch, now).await;
-        self.finish(key, txn, out).await
+        self.run(key, |txn| async move {
+            let out = update_screen(&txn, id, patch, now).await;
+            (txn, out)
+        })
+        .await
     }
 
     /// Schedules a show.
@@ -575,12 +578,11 @@ impl CatalogStore {
         cmd: &NewShow,
         now: i64,
     ) -> Result<Show, CatalogError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = schedule_show(&txn, cmd, now).await;
-        self.finish(key, txn, out).await
+        self.run(key, |txn| async move {
+            let out = schedule_show(&txn, cmd, now).await;
+            (txn, out)
+        })
+        .await
     }
 
     /// Replaces the prices of a show that has not started.
@@ -591,12 +593,11 @@ impl CatalogStore {
         prices: &[ShowPrice],
         now: i64,
     ) -> Result<Show, CatalogError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = update_show_prices(&txn, show_id, prices, now).await;
-        self.finish(key, txn, out).await
+        self.run(key, |txn| async move {
+            let out = update_show_prices(&txn, show_id, prices, now).await;
+            (txn, out)
+        })
+        .await
     }
 
     /// Cancels a show that has not ended.
@@ -607,12 +608,11 @@ impl CatalogStore {
         reason: &str,
         now: i64,
     ) -> Result<Show, CatalogError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = cancel_show(&txn, show_id, reason, now).await;
-        self.finish(key, txn, out).await
+        self.run(key, |txn| async move {
+            let out = cancel_show(&txn, show_id, reason, now).await;
+            (txn, out)
+        })
+        .await
     }
 
     /// Loads a whole catalog in one transaction (the demo data).
