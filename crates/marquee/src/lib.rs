@@ -10,6 +10,7 @@ use std::{future::Future, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use marquee_catalog::CatalogConfig;
+use marquee_payments::PaymentsConfig;
 use marquee_platform::{
     cache::Cache,
     config::{ServerConfig, StoreConfig, TelemetryConfig},
@@ -32,6 +33,8 @@ pub struct MarqueeConfig {
     pub store: StoreConfig,
     /// The catalog service.
     pub catalog: CatalogConfig,
+    /// Payments and the mock provider.
+    pub payments: PaymentsConfig,
 }
 
 impl MarqueeConfig {
@@ -52,6 +55,8 @@ impl MarqueeConfig {
 pub enum ServiceName {
     /// `marquee.catalog.v1.CatalogService` and `CatalogAdminService`.
     Catalog,
+    /// `marquee.payments.v1.PaymentService`, `MockCheckoutService` and the webhook endpoint.
+    Payments,
 }
 
 /// Where the services keep their data.
@@ -80,6 +85,8 @@ pub struct Options {
     pub server: ServerConfig,
     /// Catalog settings.
     pub catalog: CatalogConfig,
+    /// Payments settings.
+    pub payments: PaymentsConfig,
     /// Storage.
     pub storage: Storage,
     /// The services to serve.
@@ -143,8 +150,11 @@ pub fn demo_today() -> chrono::NaiveDate {
 }
 
 /// Opens every requested service (running migrations, seeding if asked) and returns a listener
-/// builder serving them.
-pub async fn build(options: &Options) -> anyhow::Result<ServerBuilder> {
+/// builder serving them; `local_addr` is the address the listener is bound to.
+pub async fn build(
+    options: &Options,
+    local_addr: std::net::SocketAddr,
+) -> anyhow::Result<ServerBuilder> {
     let shared = shared(&options.storage, &options.catalog).await?;
     let mut builder = ServerBuilder::new(options.server.clone());
     if let Some(redis) = shared.redis.clone() {
@@ -166,6 +176,15 @@ pub async fn build(options: &Options) -> anyhow::Result<ServerBuilder> {
                 builder =
                     marquee_catalog::serve(builder, &catalog, options.server.max_message_bytes);
             }
+            ServiceName::Payments => {
+                let url = database_url(&options.storage, "payments")?;
+                let webhook = format!("http://{local_addr}{}", marquee_payments::WEBHOOK_PATH);
+                let payments = marquee_payments::open(&url, &options.payments, Some(webhook))
+                    .await
+                    .context("payments: cannot open its database")?;
+                builder =
+                    marquee_payments::serve(builder, &payments, options.server.max_message_bytes);
+            }
         }
     }
     Ok(builder)
@@ -177,7 +196,7 @@ pub async fn start(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let builder = build(&options).await?;
+    let builder = build(&options, listener.local_addr()?).await?;
     builder.serve(listener, shutdown).await
 }
 
@@ -190,6 +209,12 @@ pub async fn migrate(storage: &Storage, services: &[ServiceName]) -> anyhow::Res
                 marquee_catalog::CatalogStore::open(&url)
                     .await
                     .context("catalog: migration failed")?;
+            }
+            ServiceName::Payments => {
+                let url = database_url(storage, "payments")?;
+                marquee_payments::store::PaymentsStore::open(&url)
+                    .await
+                    .context("payments: migration failed")?;
             }
         }
     }

@@ -56,7 +56,7 @@ enum Command {
     },
 }
 
-const ALL: &[ServiceName] = &[ServiceName::Catalog];
+const ALL: &[ServiceName] = &[ServiceName::Catalog, ServiceName::Payments];
 
 fn external(config: &MarqueeConfig) -> anyhow::Result<Storage> {
     let database_url = config
@@ -93,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
             let options = Options {
                 server,
                 catalog: config.catalog.clone(),
+                payments: config.payments.clone(),
                 storage: Storage::Embedded {
                     data_dir: data.clone(),
                 },
@@ -109,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
             let options = Options {
                 server,
                 catalog: config.catalog.clone(),
+                payments: config.payments.clone(),
                 storage: external(&config)?,
                 services: vec![service],
                 seed_demo_data: false,
@@ -147,7 +149,7 @@ async fn run(options: Options, mode: &str) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("server.listen: cannot bind {}", options.server.listen))?;
     let addr = listener.local_addr()?;
-    let builder = marquee::build(&options).await?;
+    let builder = marquee::build(&options, addr).await?;
     println!("marquee is serving on {addr} ({mode}): gRPC and gRPC-Web");
     for name in builder.service_names() {
         println!("  {name}");

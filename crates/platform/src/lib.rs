@@ -18,6 +18,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+mod http_routes;
 pub mod idempotency;
 mod middleware;
 pub mod paging;

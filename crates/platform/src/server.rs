@@ -35,6 +35,7 @@ use tower_http::{
 use crate::{
     auth::{AuthLayer, Verifier},
     config::ServerConfig,
+    http_routes::HttpRoutesLayer,
     middleware::{DeadlineLayer, make_span},
 };
 
@@ -49,6 +50,8 @@ pub struct ServerBuilder {
     checks: Vec<(&'static str, ReadinessCheck)>,
     drain: CancellationToken,
     verifier: Verifier,
+    http: axum::Router,
+    http_paths: Vec<String>,
 }
 
 impl ServerBuilder {
@@ -61,7 +64,16 @@ impl ServerBuilder {
             checks: Vec::new(),
             drain: CancellationToken::new(),
             verifier: Verifier::new(),
+            http: axum::Router::new(),
+            http_paths: Vec::new(),
         }
+    }
+
+    /// Serves a plain HTTP endpoint (for example a provider's webhook) at exactly `path`.
+    pub fn add_http_route(mut self, path: &str, route: axum::routing::MethodRouter) -> Self {
+        self.http = self.http.route(path, route);
+        self.http_paths.push(path.to_owned());
+        self
     }
 
     /// Verifies bearer tokens with `verifier` (without one, every token is refused as signed by
@@ -123,6 +135,8 @@ impl ServerBuilder {
             checks,
             drain,
             verifier,
+            http,
+            http_paths,
         } = self;
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -170,6 +184,10 @@ impl ServerBuilder {
                     .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)),
             )
             .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(HttpRoutesLayer {
+                router: http,
+                paths: http_paths.into(),
+            })
             .layer(cors(&config))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(LoadShedLayer::new())

@@ -172,8 +172,9 @@ impl TestApp {
         let options = Options {
             server,
             catalog: CatalogConfig::default(),
+            payments: Default::default(),
             storage,
-            services: vec![ServiceName::Catalog],
+            services: vec![ServiceName::Catalog, ServiceName::Payments],
             seed_demo_data: seed,
         };
         Some(Self::start(options, backend, dir, external).await)

@@ -1,0 +1,15 @@
+//! Payments' migrations, one per file.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_payments;
+
+/// Runs payments' migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_create_payments::Migration)]
+    }
+}
