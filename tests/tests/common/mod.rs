@@ -172,7 +172,12 @@ impl TestApp {
         let options = Options {
             server,
             catalog: CatalogConfig::default(),
-            payments: Default::default(),
+            payments: marquee_payments::PaymentsConfig {
+                webhook_secret: Some(marquee_platform::config::Secret::new(
+                    "test-webhook-secret".to_owned(),
+                )),
+                ..Default::default()
+            },
             storage,
             services: vec![ServiceName::Catalog, ServiceName::Payments],
             seed_demo_data: seed,
