@@ -1258,6 +1258,10 @@ async fn admin_service_needs_the_admin_role(app: TestApp) {
         .expect_err("malformed");
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
 
-    app.admin().await.create_city(create()).await.expect("admin");
+    app.admin()
+        .await
+        .create_city(create())
+        .await
+        .expect("admin");
     app.stop().await;
 }

@@ -158,7 +158,10 @@ async fn accounts_consent_and_keys(app: TestApp) {
         .await
         .expect_err("anonymous");
     assert_eq!(err.code(), Code::Unauthenticated);
-    assert_eq!(me(&app, &tokens.access_token).await.expect("me").id, user.id);
+    assert_eq!(
+        me(&app, &tokens.access_token).await.expect("me").id,
+        user.id
+    );
 
     // Consent changes are recorded with time and policy version; history is kept.
     let before = now();
@@ -229,17 +232,21 @@ async fn accounts_consent_and_keys(app: TestApp) {
         .expect("jwks")
         .into_inner();
     let kid = kid_of(&tokens.access_token);
-    assert!(jwks.keys.iter().any(|k| k.kid == kid
-        && k.kty == "OKP"
-        && k.crv == "Ed25519"
-        && k.alg == "EdDSA"));
+    assert!(
+        jwks.keys
+            .iter()
+            .any(|k| k.kid == kid && k.kty == "OKP" && k.crv == "Ed25519" && k.alg == "EdDSA")
+    );
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&jwks.jwks_json).expect("jwks json");
     assert!(set.find(&kid).is_some());
 
     // The signing key is kept: tokens stay valid across a restart.
     let app = app.restart().await;
     assert_eq!(
-        me(&app, &tokens.access_token).await.expect("after restart").id,
+        me(&app, &tokens.access_token)
+            .await
+            .expect("after restart")
+            .id,
         user.id
     );
     app.stop().await;
@@ -263,7 +270,9 @@ async fn refresh_rotates_and_reuse_revokes_the_family(app: TestApp) {
     let second = refresh(&app, &first.refresh_token).await.expect("rotate");
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_ne!(second.access_token, first.access_token);
-    me(&app, &second.access_token).await.expect("new access token works");
+    me(&app, &second.access_token)
+        .await
+        .expect("new access token works");
     let third = refresh(&app, &second.refresh_token).await.expect("rotate");
 
     // Another sign-in is another family, untouched by what follows.
@@ -400,7 +409,11 @@ async fn bad_tokens_are_unauthenticated(app: TestApp) {
             })
             .await
             .expect_err(what);
-        assert_eq!(err.code(), Code::Unauthenticated, "catalog, {what}: {err:?}");
+        assert_eq!(
+            err.code(),
+            Code::Unauthenticated,
+            "catalog, {what}: {err:?}"
+        );
     }
 
     // A valid token without the role.
@@ -432,9 +445,24 @@ async fn weak_passwords_and_bad_emails(app: TestApp) {
     let mut identity = app.identity().await;
     let cases = [
         ("short", "ok@example.com", "Sh0rt!", "password"),
-        ("one class", "ok@example.com", "onlylowercaseletters", "password"),
-        ("digits only", "ok@example.com", "12345678901234", "password"),
-        ("the email", "Pass.Word1@example.com", "pass.word1@example.com", "password"),
+        (
+            "one class",
+            "ok@example.com",
+            "onlylowercaseletters",
+            "password",
+        ),
+        (
+            "digits only",
+            "ok@example.com",
+            "12345678901234",
+            "password",
+        ),
+        (
+            "the email",
+            "Pass.Word1@example.com",
+            "pass.word1@example.com",
+            "password",
+        ),
         ("bad email", "not-an-email", PASSWORD, "email"),
         ("no email", "", PASSWORD, "email"),
     ];
@@ -462,8 +490,16 @@ async fn sign_in_failures_are_rate_limited(app: TestApp) {
     let mut wrong = Vec::new();
     let mut missing = Vec::new();
     for _ in 0..5 {
-        wrong.push(app.sign_in(&email, "Wrong-pass-99").await.expect_err("wrong"));
-        missing.push(app.sign_in(&unknown, "Wrong-pass-99").await.expect_err("unknown"));
+        wrong.push(
+            app.sign_in(&email, "Wrong-pass-99")
+                .await
+                .expect_err("wrong"),
+        );
+        missing.push(
+            app.sign_in(&unknown, "Wrong-pass-99")
+                .await
+                .expect_err("unknown"),
+        );
     }
     for (w, m) in wrong.iter().zip(&missing) {
         assert_eq!(w.code(), Code::Unauthenticated, "{w:?}");
@@ -477,7 +513,10 @@ async fn sign_in_failures_are_rate_limited(app: TestApp) {
         .retry_info()
         .and_then(|r| r.retry_delay)
         .expect("retry info");
-    assert!(retry.as_secs() > 0 && retry.as_secs() <= 15 * 60, "{retry:?}");
+    assert!(
+        retry.as_secs() > 0 && retry.as_secs() <= 15 * 60,
+        "{retry:?}"
+    );
     let limited_unknown = app.sign_in(&unknown, PASSWORD).await.expect_err("limited");
     assert_eq!(
         (limited.code(), limited.message()),
@@ -535,7 +574,10 @@ async fn admins_create_users_and_clients(app: TestApp) {
         .access_token;
     let claims = claims_of(&staff_token);
     assert_eq!(claims["roles"], serde_json::json!(["staff"]));
-    assert_eq!(claims["theatres"], serde_json::json!(["theatre-1", "theatre-2"]));
+    assert_eq!(
+        claims["theatres"],
+        serde_json::json!(["theatre-1", "theatre-2"])
+    );
 
     // Admins create admins; the new admin can act as one.
     let admin2_email = format!("admin2-{}@example.com", &rid()[24..]);
@@ -550,13 +592,27 @@ async fn admins_create_users_and_clients(app: TestApp) {
         })
         .await
         .expect("admin");
-    let admin2 = app.sign_in(&admin2_email, PASSWORD).await.expect("sign in").access_token;
+    let admin2 = app
+        .sign_in(&admin2_email, PASSWORD)
+        .await
+        .expect("sign in")
+        .access_token;
     let mut as_admin2 = app.identity_as(&admin2).await;
 
     // Scope rules.
     for (what, roles, theatres, field) in [
-        ("staff without theatres", vec![pb::Role::Staff], vec![], "theatre_ids"),
-        ("admin with theatres", vec![pb::Role::Admin], vec!["t".to_owned()], "theatre_ids"),
+        (
+            "staff without theatres",
+            vec![pb::Role::Staff],
+            vec![],
+            "theatre_ids",
+        ),
+        (
+            "admin with theatres",
+            vec![pb::Role::Admin],
+            vec!["t".to_owned()],
+            "theatre_ids",
+        ),
         ("a service user", vec![pb::Role::Service], vec![], "roles"),
         ("no roles", vec![], vec![], "roles"),
     ] {
@@ -611,7 +667,9 @@ async fn admins_create_users_and_clients(app: TestApp) {
     assert_eq!(claims["roles"], serde_json::json!(["service"]));
     assert!(issued.expire_time.expect("expiry").seconds > now());
     // A service token is valid but is neither a user nor an admin.
-    let err = me(&app, &issued.access_token).await.expect_err("no account");
+    let err = me(&app, &issued.access_token)
+        .await
+        .expect_err("no account");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     let err = app
         .admin_as(Some(&issued.access_token))
@@ -653,7 +711,10 @@ async fn admins_create_users_and_clients(app: TestApp) {
         .expect("partner token")
         .into_inner()
         .access_token;
-    assert_eq!(claims_of(&partner_token)["theatres"], serde_json::json!(["theatre-9"]));
+    assert_eq!(
+        claims_of(&partner_token)["theatres"],
+        serde_json::json!(["theatre-9"])
+    );
     let err = as_admin
         .create_client(pb::CreateClientRequest {
             request_id: rid(),

@@ -288,11 +288,7 @@ impl pb::identity_service_server::IdentityService for IdentityApi {
     ) -> Result<Response<pb::GetMeResponse>, Status> {
         let user_id = user_id(&request)?;
         let pb::GetMeRequest {} = request.into_inner();
-        let user = self
-            .identity
-            .get_user(&user_id)
-            .await
-            .map_err(to_status)?;
+        let user = self.identity.get_user(&user_id).await.map_err(to_status)?;
         Ok(Response::new(pb::GetMeResponse {
             user: Some(user_pb(user)),
         }))

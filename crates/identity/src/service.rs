@@ -114,7 +114,8 @@ impl Identity {
         issued_at: i64,
         ttl_secs: i64,
     ) -> Result<AccessToken, IdentityError> {
-        self.keys.sign(subject, roles, theatres, issued_at, ttl_secs)
+        self.keys
+            .sign(subject, roles, theatres, issued_at, ttl_secs)
     }
 
     async fn new_user(&self, request: AccountRequest) -> Result<NewUser, IdentityError> {
@@ -223,7 +224,11 @@ impl Identity {
         }
     }
 
-    async fn issue(&self, user: &User, now: i64) -> Result<(Tokens, NewRefreshToken), IdentityError> {
+    async fn issue(
+        &self,
+        user: &User,
+        now: i64,
+    ) -> Result<(Tokens, NewRefreshToken), IdentityError> {
         let access = self.sign_access_token(
             &user.id,
             &user.roles,
@@ -278,11 +283,7 @@ impl Identity {
             _ => {
                 let subjects: Vec<String> = std::iter::once(account).chain(address).collect();
                 self.store
-                    .record_failure(
-                        &subjects,
-                        now,
-                        now - self.config.failure_window_secs.max(1),
-                    )
+                    .record_failure(&subjects, now, now - self.config.failure_window_secs.max(1))
                     .await?;
                 return Err(IdentityError::BadCredentials);
             }

@@ -203,7 +203,9 @@ async fn run(options: Options, mode: &str) -> anyhow::Result<()> {
         println!("  grpc.reflection.v1.ServerReflection (and v1alpha)");
     }
     println!("try: grpcurl -plaintext {addr} marquee.catalog.v1.CatalogService/ListCities");
-    println!("     (the admin services need an admin token: see `marquee admin create` in README.md)");
+    println!(
+        "     (the admin services need an admin token: see `marquee admin create` in README.md)"
+    );
     builder
         .serve(listener, marquee_platform::server::shutdown_signal())
         .await

@@ -48,9 +48,14 @@ impl Bearer {
 }
 
 impl Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -354,7 +359,11 @@ impl TestApp {
     }
 
     /// Signs in over gRPC.
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<idpb::Tokens, tonic::Status> {
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<idpb::Tokens, tonic::Status> {
         Ok(self
             .identity()
             .await

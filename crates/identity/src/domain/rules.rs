@@ -190,14 +190,20 @@ pub fn check_user_roles(v: &mut Violations, roles: &[Role], theatres: &[String])
         return;
     }
     if roles.contains(&Role::Service) {
-        v.add("roles", "service is a client role; register a client instead");
+        v.add(
+            "roles",
+            "service is a client role; register a client instead",
+        );
     }
     let scoped = roles.contains(&Role::Staff) || roles.contains(&Role::Partner);
     if scoped && theatres.is_empty() {
         v.add("theatre_ids", "required for staff and partners");
     }
     if !scoped && !theatres.is_empty() {
-        v.add("theatre_ids", "only staff and partners are scoped to theatres");
+        v.add(
+            "theatre_ids",
+            "only staff and partners are scoped to theatres",
+        );
     }
     check_theatres(v, "theatre_ids", theatres);
 }
@@ -217,11 +223,7 @@ pub fn check_client(v: &mut Violations, display_name: &str, role: Role, theatres
             "theatre_ids",
             "services are not scoped to theatres",
         ),
-        Role::Partner => v.check(
-            !theatres.is_empty(),
-            "theatre_ids",
-            "required for partners",
-        ),
+        Role::Partner => v.check(!theatres.is_empty(), "theatre_ids", "required for partners"),
         _ => v.add("role", "must be ROLE_SERVICE or ROLE_PARTNER"),
     }
     check_theatres(v, "theatre_ids", theatres);
