@@ -15,6 +15,7 @@ on_both_backends!(
     bad_input,
     cache_invalidation,
     concurrent_schedules_never_overlap,
+    admin_service_needs_the_admin_role,
 );
 
 /// Midnight IST of the day after tomorrow, plus `hours`.
@@ -1214,4 +1215,53 @@ async fn demo_data_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_data_postgres() {
     demo_data(Backend::Postgres, "demo_data_postgres").await;
+}
+
+async fn admin_service_needs_the_admin_role(app: TestApp) {
+    let create = || pb::CreateCityRequest {
+        request_id: rid(),
+        city: Some(pb::City {
+            id: String::new(),
+            name: "Nowhere".into(),
+            region: "Nowhere".into(),
+            country_code: "IN".into(),
+            time_zone: "Asia/Kolkata".into(),
+            currency_code: "INR".into(),
+        }),
+    };
+    let err = app
+        .admin_as(None)
+        .await
+        .create_city(create())
+        .await
+        .expect_err("anonymous");
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+
+    let (_, customer) = app.customer().await;
+    let err = app
+        .admin_as(Some(&customer.access_token))
+        .await
+        .create_city(create())
+        .await
+        .expect_err("customer");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+
+    let err = app
+        .admin_as(Some("not.a.token"))
+        .await
+        .cancel_show(pb::CancelShowRequest {
+            request_id: rid(),
+            show_id: rid(),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("malformed");
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+
+    app.admin()
+        .await
+        .create_city(create())
+        .await
+        .expect("admin");
+    app.stop().await;
 }

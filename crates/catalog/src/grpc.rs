@@ -2,7 +2,7 @@
 //! `tonic::Status`. Incoming messages are destructured exhaustively, so a field added to the
 //! contract does not compile until it is handled here.
 
-use marquee_platform::{status, validation::Violations};
+use marquee_platform::{auth::Role, status, validation::Violations};
 use marquee_proto::{catalog::v1 as pb, common::v1::Money as PbMoney};
 use prost_types::{Duration as PbDuration, FieldMask, Timestamp};
 use tonic::{Request, Response, Status};
@@ -600,6 +600,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for CatalogAdminApi {
         &self,
         request: Request<pb::CreateCityRequest>,
     ) -> Result<Response<pb::CreateCityResponse>, Status> {
+        marquee_platform::auth::require_role(&request, Role::Admin)?;
         let pb::CreateCityRequest { request_id, city } = request.into_inner();
         let pb::City {
             id: _,
@@ -632,6 +633,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for CatalogAdminApi {
         &self,
         request: Request<pb::CreateMovieRequest>,
     ) -> Result<Response<pb::CreateMovieResponse>, Status> {
+        marquee_platform::auth::require_role(&request, Role::Admin)?;
         let pb::CreateMovieRequest { request_id, movie } = request.into_inner();
         let fields = movie
             .ok_or_else(|| invalid("movie", "required"))
@@ -651,6 +653,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for CatalogAdminApi {
         &self,
         request: Request<pb::UpdateMovieRequest>,
     ) -> Result<Response<pb::UpdateMovieResponse>, Status> {
+        marquee_platform::auth::require_role(&request, Role::Admin)?;
         let pb::UpdateMovieRequest {
             request_id,
             movie,
@@ -713,6 +716,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for CatalogAdminApi {
         &self,
         request: Request<pb::CreateTheatreRequest>,
     ) -> Result<Response<pb::CreateTheatreResponse>, Status> {
+        marquee_platform::auth::require_role(&request, Role::Admin)?;
         let pb::CreateTheatreRequest {
             request_id,
             theatre,
@@ -746,6 +750,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for CatalogAdminApi {
         &self,
         request: Request<pb::UpdateTheatreRequest>,
     ) -> Result<Response<pb::UpdateTheatreResponse>, Status> {
+        marquee_platform::auth::require_role(&request, Role::Admin)?;
         let pb::UpdateTheatreRequest {
             request_id,
             theatre,
@@ -780,6 +785,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for CatalogAdminApi {
         &self,
         request: Request<pb::CreateScreenRequest>,
     ) -> Result<Response<pb::CreateScreenResponse>, Status> {
+        marquee_platform::auth::require_role(&request, Role::Admin)?;
         let pb::CreateScreenRequest {
             request_id,
             theatre_id,
@@ -810,6 +816,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for CatalogAdminApi {
         &self,
         request: Request<pb::UpdateScreenRequest>,
     ) -> Result<Response<pb::UpdateScreenResponse>, Status> {
+        marquee_platform::auth::require_role(&request, Role::Admin)?;
         let pb::UpdateScreenRequest {
             request_id,
             screen_id,
@@ -850,6 +857,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for CatalogAdminApi {
         &self,
         request: Request<pb::ScheduleShowRequest>,
     ) -> Result<Response<pb::ScheduleShowResponse>, Status> {
+        marquee_platform::auth::require_role(&request, Role::Admin)?;
         let pb::ScheduleShowRequest {
             request_id,
             movie_id,
@@ -886,6 +894,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for CatalogAdminApi {
         &self,
         request: Request<pb::UpdateShowPricesRequest>,
     ) -> Result<Response<pb::UpdateShowPricesResponse>, Status> {
+        marquee_platform::auth::require_role(&request, Role::Admin)?;
         let pb::UpdateShowPricesRequest {
             request_id,
             show_id,
@@ -906,6 +915,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for CatalogAdminApi {
         &self,
         request: Request<pb::CancelShowRequest>,
     ) -> Result<Response<pb::CancelShowResponse>, Status> {
+        marquee_platform::auth::require_role(&request, Role::Admin)?;
         let pb::CancelShowRequest {
             request_id,
             show_id,

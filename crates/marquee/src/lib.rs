@@ -10,6 +10,7 @@ use std::{future::Future, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use marquee_catalog::CatalogConfig;
+use marquee_identity::IdentityConfig;
 use marquee_payments::PaymentsConfig;
 use marquee_platform::{
     cache::Cache,
@@ -35,6 +36,8 @@ pub struct MarqueeConfig {
     pub catalog: CatalogConfig,
     /// Payments and the mock provider.
     pub payments: PaymentsConfig,
+    /// The identity service (and, for the other services, where to reach it).
+    pub identity: IdentityConfig,
 }
 
 impl MarqueeConfig {
@@ -53,6 +56,8 @@ impl MarqueeConfig {
 /// The services one process can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ServiceName {
+    /// `marquee.identity.v1.IdentityService`.
+    Identity,
     /// `marquee.catalog.v1.CatalogService` and `CatalogAdminService`.
     Catalog,
     /// `marquee.payments.v1.PaymentService`, `MockCheckoutService` and the webhook endpoint.
@@ -87,6 +92,8 @@ pub struct Options {
     pub catalog: CatalogConfig,
     /// Payments settings.
     pub payments: PaymentsConfig,
+    /// Identity settings.
+    pub identity: IdentityConfig,
     /// Storage.
     pub storage: Storage,
     /// The services to serve.
@@ -151,12 +158,43 @@ pub fn demo_today() -> chrono::NaiveDate {
 
 /// Opens every requested service (running migrations, seeding if asked) and returns a listener
 /// builder serving them; `local_addr` is the address the listener is bound to.
+///
+/// Identity is opened first: every listener verifies access tokens with its public keys, taken
+/// in-process when identity runs here, else fetched with GetJwks from `identity.endpoint` at
+/// start-up and every `identity.jwks_refresh_secs`.
 pub async fn build(
     options: &Options,
     local_addr: std::net::SocketAddr,
 ) -> anyhow::Result<ServerBuilder> {
     let shared = shared(&options.storage, &options.catalog).await?;
     let mut builder = ServerBuilder::new(options.server.clone());
+    let identity = if options.services.contains(&ServiceName::Identity) {
+        let url = database_url(&options.storage, "identity")?;
+        Some(
+            marquee_identity::open(&url, &options.identity)
+                .await
+                .context("identity: cannot open its database")?,
+        )
+    } else {
+        None
+    };
+    let verifier = match &identity {
+        Some(identity) => marquee_identity::verifier(identity),
+        None => {
+            let endpoint = options.identity.endpoint.as_deref().context(
+                "identity.endpoint is not set: services verify access tokens with the keys of \
+                 the identity service, so they must know where it is when it does not run in \
+                 this process",
+            )?;
+            marquee_identity::remote::remote_verifier(
+                endpoint,
+                Duration::from_secs(options.identity.jwks_refresh_secs),
+                builder.drain_token(),
+            )
+            .await?
+        }
+    };
+    builder = builder.with_verifier(verifier);
     if let Some(redis) = shared.redis.clone() {
         builder = builder.readiness_check("redis", move || {
             let redis = redis.clone();
@@ -165,6 +203,15 @@ pub async fn build(
     }
     for service in &options.services {
         match service {
+            ServiceName::Identity => {
+                if let Some(identity) = &identity {
+                    builder = marquee_identity::serve(
+                        builder,
+                        identity,
+                        options.server.max_message_bytes,
+                    );
+                }
+            }
             ServiceName::Catalog => {
                 let url = database_url(&options.storage, "catalog")?;
                 let catalog = marquee_catalog::open(&url, shared.cache.clone(), &options.catalog)
@@ -204,6 +251,12 @@ pub async fn start(
 pub async fn migrate(storage: &Storage, services: &[ServiceName]) -> anyhow::Result<()> {
     for service in services {
         match service {
+            ServiceName::Identity => {
+                let url = database_url(storage, "identity")?;
+                marquee_identity::IdentityStore::open(&url)
+                    .await
+                    .context("identity: migration failed")?;
+            }
             ServiceName::Catalog => {
                 let url = database_url(storage, "catalog")?;
                 marquee_catalog::CatalogStore::open(&url)
@@ -231,4 +284,25 @@ pub async fn seed(storage: &Storage, catalog: &CatalogConfig) -> anyhow::Result<
         seeded.push(ServiceName::Catalog);
     }
     Ok(seeded)
+}
+
+/// Creates an admin account directly in identity's store (the first admin: `marquee admin
+/// create`). Refused when the email is taken or the password is weak.
+pub async fn create_admin(
+    storage: &Storage,
+    identity: &IdentityConfig,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<marquee_identity::domain::model::User> {
+    let url = database_url(storage, "identity")?;
+    let service = marquee_identity::open(&url, identity)
+        .await
+        .context("identity: cannot open its database")?;
+    service
+        .create_admin(email, password)
+        .await
+        .map_err(|e| match e {
+            marquee_identity::IdentityError::Invalid(v) => anyhow::anyhow!("{v}"),
+            other => anyhow::Error::new(other),
+        })
 }

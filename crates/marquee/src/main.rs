@@ -54,9 +54,36 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Administration that works on the stores directly.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
 }
 
-const ALL: &[ServiceName] = &[ServiceName::Catalog, ServiceName::Payments];
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Creates an admin account (the first one; later admins can be created with
+    /// IdentityService/CreateUser), against DATABASE_URL or --data.
+    Create {
+        /// The admin's email address.
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input (never from an argument,
+        /// which other users of the machine can see).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Use the embedded SQLite files under this directory instead of DATABASE_URL.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+const ALL: &[ServiceName] = &[
+    ServiceName::Identity,
+    ServiceName::Catalog,
+    ServiceName::Payments,
+];
 
 fn external(config: &MarqueeConfig) -> anyhow::Result<Storage> {
     let database_url = config
@@ -94,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
                 server,
                 catalog: config.catalog.clone(),
                 payments: config.payments.clone(),
+                identity: config.identity.clone(),
                 storage: Storage::Embedded {
                     data_dir: data.clone(),
                 },
@@ -111,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
                 server,
                 catalog: config.catalog.clone(),
                 payments: config.payments.clone(),
+                identity: config.identity.clone(),
                 storage: external(&config)?,
                 services: vec![service],
                 seed_demo_data: false,
@@ -139,6 +168,27 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    password_stdin: _,
+                    data,
+                },
+        } => {
+            let storage = match data {
+                Some(data_dir) => Storage::Embedded { data_dir },
+                None => external(&config)?,
+            };
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("--password-stdin: cannot read standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let user = marquee::create_admin(&storage, &config.identity, &email, password).await?;
+            println!("admin {} created (id {})", user.email, user.id);
+            Ok(())
+        }
     };
     telemetry.shutdown();
     result
@@ -159,6 +209,9 @@ async fn run(options: Options, mode: &str) -> anyhow::Result<()> {
         println!("  grpc.reflection.v1.ServerReflection (and v1alpha)");
     }
     println!("try: grpcurl -plaintext {addr} marquee.catalog.v1.CatalogService/ListCities");
+    println!(
+        "     (the admin services need an admin token: see `marquee admin create` in README.md)"
+    );
     builder
         .serve(listener, marquee_platform::server::shutdown_signal())
         .await

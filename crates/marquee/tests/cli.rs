@@ -121,3 +121,92 @@ fn serve_without_a_database_says_what_is_missing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_admin_signs_in_and_tokens_survive_a_restart() {
+    use std::io::Write as _;
+
+    use marquee_proto::identity::v1::{
+        GetMeRequest, SignInRequest, identity_service_client::IdentityServiceClient,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = marquee()
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "root@example.com",
+            "--password-stdin",
+            "--data",
+        ])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn admin create");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Admin-pass-2026\n")
+        .expect("write password");
+    let out = child.wait_with_output().expect("admin create");
+    assert!(out.status.success(), "{out:?}");
+
+    let connect = |addr: String| async move {
+        IdentityServiceClient::new(
+            Channel::from_shared(format!("http://{addr}"))
+                .expect("url")
+                .connect()
+                .await
+                .expect("connect"),
+        )
+    };
+    let (child, addr) = up(dir.path());
+    let token = connect(addr)
+        .await
+        .sign_in(SignInRequest {
+            email: "root@example.com".into(),
+            password: "Admin-pass-2026".into(),
+        })
+        .await
+        .expect("the admin signs in")
+        .into_inner()
+        .tokens
+        .expect("tokens")
+        .access_token;
+    terminate(child).await;
+
+    let (child, addr) = up(dir.path());
+    let mut request = tonic::Request::new(GetMeRequest {});
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    let me = connect(addr)
+        .await
+        .get_me(request)
+        .await
+        .expect("the token is still valid")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(me.email, "root@example.com");
+    terminate(child).await;
+
+    let out = marquee()
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "weak@example.com",
+            "--password-stdin",
+            "--data",
+        ])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
+}

@@ -151,9 +151,8 @@ impl NewOrder {
                 "must be the amount's currency",
             );
         }
-        if self.platform_fee.amount_minor < 0
-            || self.platform_fee.amount_minor > self.amount.amount_minor
-        {
+        let fee = self.platform_fee.amount_minor;
+        if fee < 0 || (self.amount.amount_minor > 0 && fee > self.amount.amount_minor) {
             v.add(
                 "platform_fee.amount_minor",
                 "must be between 0 and the amount",

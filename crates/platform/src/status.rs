@@ -51,6 +51,12 @@ pub fn already_exists(reason: &str, message: impl Into<String>) -> Status {
     with_reason(Code::AlreadyExists, reason, message)
 }
 
+/// `RESOURCE_EXHAUSTED` with a `RetryInfo` detail saying when to try again.
+pub fn resource_exhausted(message: impl Into<String>, retry_after: std::time::Duration) -> Status {
+    let details = ErrorDetails::with_retry_info(Some(retry_after));
+    Status::with_error_details(Code::ResourceExhausted, message, details)
+}
+
 /// `INTERNAL`: logs the cause with the request's span and tells the caller nothing about it.
 pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Status {
     tracing::error!(error = %DisplayChain(cause), "internal error");
@@ -89,6 +95,18 @@ mod tests {
         let details = status.get_error_details();
         let bad = details.bad_request().expect("bad request detail");
         assert_eq!(bad.field_violations[0].field, "movie.title");
+    }
+
+    #[test]
+    fn retry_info_travels() {
+        let status = resource_exhausted("slow down", std::time::Duration::from_secs(30));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let retry = status
+            .get_error_details()
+            .retry_info()
+            .cloned()
+            .expect("retry info");
+        assert_eq!(retry.retry_delay, Some(std::time::Duration::from_secs(30)));
     }
 
     #[test]

@@ -14,14 +14,58 @@ use std::{io::Write as _, net::SocketAddr, path::PathBuf};
 
 use marquee::{Options, ServiceName, Storage};
 use marquee_catalog::CatalogConfig;
+use marquee_identity::IdentityConfig;
 use marquee_platform::config::ServerConfig;
-use marquee_proto::catalog::v1::{
-    self as pb, catalog_admin_service_client::CatalogAdminServiceClient,
-    catalog_service_client::CatalogServiceClient,
+use marquee_proto::{
+    catalog::v1::{
+        self as pb, catalog_admin_service_client::CatalogAdminServiceClient,
+        catalog_service_client::CatalogServiceClient,
+    },
+    identity::v1::{self as idpb, identity_service_client::IdentityServiceClient},
 };
 use sea_orm::{ConnectionTrait, Database};
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::transport::Channel;
+use tokio::{
+    net::TcpListener,
+    sync::{OnceCell, oneshot},
+    task::JoinHandle,
+};
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+
+/// Sends `authorization: Bearer <token>` on every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Self {
+        Self(Some(
+            format!("Bearer {token}").parse().expect("token is ASCII"),
+        ))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A client that authenticates every call with a bearer token.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// The password every account the harness creates gets.
+pub const PASSWORD: &str = "Correct-horse-9";
 
 /// Which store a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +163,7 @@ pub struct TestApp {
     handle: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
     pub external: Option<External>,
+    admin_token: OnceCell<String>,
 }
 
 /// Default settings for a test server.
@@ -178,8 +223,13 @@ impl TestApp {
                 )),
                 ..Default::default()
             },
+            identity: IdentityConfig::default(),
             storage,
-            services: vec![ServiceName::Catalog, ServiceName::Payments],
+            services: vec![
+                ServiceName::Identity,
+                ServiceName::Catalog,
+                ServiceName::Payments,
+            ],
             seed_demo_data: seed,
         };
         Some(Self::start(options, backend, dir, external).await)
@@ -209,6 +259,7 @@ impl TestApp {
             handle: Some(handle),
             _dir: dir,
             external,
+            admin_token: OnceCell::new(),
         }
     }
 
@@ -263,8 +314,95 @@ impl TestApp {
         CatalogServiceClient::new(self.channel().await)
     }
 
-    pub async fn admin(&self) -> CatalogAdminServiceClient<Channel> {
-        CatalogAdminServiceClient::new(self.channel().await)
+    /// The catalog's admin service, as an admin.
+    pub async fn admin(&self) -> CatalogAdminServiceClient<Authed> {
+        let token = self.admin_token().await;
+        CatalogAdminServiceClient::with_interceptor(self.channel().await, Bearer::new(&token))
+    }
+
+    /// The catalog's admin service with `token` (or none).
+    pub async fn admin_as(&self, token: Option<&str>) -> CatalogAdminServiceClient<Authed> {
+        CatalogAdminServiceClient::with_interceptor(
+            self.channel().await,
+            Bearer(token.map(|t| Bearer::new(t).0).unwrap_or_default()),
+        )
+    }
+
+    /// Identity, anonymously.
+    pub async fn identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(self.channel().await)
+    }
+
+    /// Identity with an access token.
+    pub async fn identity_as(&self, token: &str) -> IdentityServiceClient<Authed> {
+        IdentityServiceClient::with_interceptor(self.channel().await, Bearer::new(token))
+    }
+
+    /// An admin's access token: the first admin is created the way `marquee admin create` does
+    /// it (directly in identity's store), then signs in over gRPC.
+    pub async fn admin_token(&self) -> String {
+        self.admin_token
+            .get_or_init(|| async {
+                // The server has opened (and migrated) identity's store once it answers; only
+                // then does the harness open the store itself.
+                self.identity()
+                    .await
+                    .get_jwks(idpb::GetJwksRequest {})
+                    .await
+                    .expect("identity answers");
+                let email = format!("admin-{}@marquee.test", uuid::Uuid::new_v4().simple());
+                marquee::create_admin(
+                    &self.options.storage,
+                    &self.options.identity,
+                    &email,
+                    PASSWORD,
+                )
+                .await
+                .expect("create the first admin");
+                self.sign_in(&email, PASSWORD)
+                    .await
+                    .expect("admin signs in")
+                    .access_token
+            })
+            .await
+            .clone()
+    }
+
+    /// Signs in over gRPC.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<idpb::Tokens, tonic::Status> {
+        Ok(self
+            .identity()
+            .await
+            .sign_in(idpb::SignInRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await?
+            .into_inner()
+            .tokens
+            .expect("tokens"))
+    }
+
+    /// Signs a new customer up (with a fresh email) and in; returns the email and the tokens.
+    pub async fn customer(&self) -> (String, idpb::Tokens) {
+        let email = format!("customer-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.identity()
+            .await
+            .sign_up(idpb::SignUpRequest {
+                request_id: rid(),
+                email: email.clone(),
+                phone: String::new(),
+                password: PASSWORD.into(),
+                consents: Vec::new(),
+            })
+            .await
+            .expect("sign up");
+        let tokens = self.sign_in(&email, PASSWORD).await.expect("sign in");
+        (email, tokens)
     }
 }
 
