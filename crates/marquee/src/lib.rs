@@ -11,6 +11,7 @@ use std::{future::Future, path::PathBuf, time::Duration};
 use anyhow::Context as _;
 use marquee_catalog::CatalogConfig;
 use marquee_platform::{
+    auth::Verifier,
     cache::Cache,
     config::{ServerConfig, StoreConfig, TelemetryConfig},
     server::ServerBuilder,
@@ -32,6 +33,8 @@ pub struct MarqueeConfig {
     pub store: StoreConfig,
     /// The catalog service.
     pub catalog: CatalogConfig,
+    /// The seating service.
+    pub seating: marquee_seating::SeatingConfig,
 }
 
 impl MarqueeConfig {
@@ -52,6 +55,8 @@ impl MarqueeConfig {
 pub enum ServiceName {
     /// `marquee.catalog.v1.CatalogService` and `CatalogAdminService`.
     Catalog,
+    /// `marquee.seating.v1.SeatingService` and `SeatingAdminService`.
+    Seating,
 }
 
 /// Where the services keep their data.
@@ -86,6 +91,10 @@ pub struct Options {
     pub services: Vec<ServiceName>,
     /// Load the demo data into services that are empty.
     pub seed_demo_data: bool,
+    /// Seating settings (`catalog_url` must be set when seating is served).
+    pub seating: marquee_seating::SeatingConfig,
+    /// Verifies access tokens; without one every token is refused.
+    pub verifier: Option<Verifier>,
 }
 
 /// Connections shared by the services of one process.
@@ -147,6 +156,9 @@ pub fn demo_today() -> chrono::NaiveDate {
 pub async fn build(options: &Options) -> anyhow::Result<ServerBuilder> {
     let shared = shared(&options.storage, &options.catalog).await?;
     let mut builder = ServerBuilder::new(options.server.clone());
+    if let Some(verifier) = options.verifier.clone() {
+        builder = builder.with_verifier(verifier);
+    }
     if let Some(redis) = shared.redis.clone() {
         builder = builder.readiness_check("redis", move || {
             let redis = redis.clone();
@@ -165,6 +177,27 @@ pub async fn build(options: &Options) -> anyhow::Result<ServerBuilder> {
                 }
                 builder =
                     marquee_catalog::serve(builder, &catalog, options.server.max_message_bytes);
+            }
+            ServiceName::Seating => {
+                let url = database_url(&options.storage, "seating")?;
+                let backend = match (&options.storage, shared.redis.clone()) {
+                    (
+                        Storage::External {
+                            redis_key_prefix, ..
+                        },
+                        Some(client),
+                    ) => marquee_seating::HoldBackend::Redis {
+                        client,
+                        prefix: redis_key_prefix.clone(),
+                    },
+                    _ => marquee_seating::HoldBackend::Memory,
+                };
+                let seating = marquee_seating::open(&url, backend, &options.seating)
+                    .await
+                    .context("seating: cannot start")?;
+                builder =
+                    marquee_seating::serve(builder, &seating, options.server.max_message_bytes)
+                        .await;
             }
         }
     }
@@ -190,6 +223,12 @@ pub async fn migrate(storage: &Storage, services: &[ServiceName]) -> anyhow::Res
                 marquee_catalog::CatalogStore::open(&url)
                     .await
                     .context("catalog: migration failed")?;
+            }
+            ServiceName::Seating => {
+                let url = database_url(storage, "seating")?;
+                marquee_seating::store::db::SeatingDb::open(&url)
+                    .await
+                    .context("seating: migration failed")?;
             }
         }
     }
