@@ -266,6 +266,25 @@ mod tests {
     }
 
     #[test]
+    fn started_and_cancelled_shows_are_closed() {
+        use std::sync::Arc;
+        let ctx = |start_secs, cancelled| ShowContext {
+            show: Arc::new(crate::domain::ShowInfo {
+                id: "s".into(),
+                screen_id: "x".into(),
+                theatre_id: "t".into(),
+                start_secs,
+                cancelled,
+                prices: Default::default(),
+            }),
+            layout: Arc::new(layout(&[("A", 2, 0)])),
+        };
+        assert!(check_show_open(&ctx(100, false), 50).is_ok());
+        assert!(check_show_open(&ctx(100, false), 100).is_err());
+        assert!(check_show_open(&ctx(100, true), 50).is_err());
+    }
+
+    #[test]
     fn explicit_seats_are_checked() {
         let l = layout(&[("A", 12, 0)]);
         let ok = explicit_seats(&l, &["A-1".into(), "A-2".into()]).expect("ok");
