@@ -13,6 +13,7 @@ use marquee_catalog::CatalogConfig;
 use marquee_identity::IdentityConfig;
 use marquee_payments::PaymentsConfig;
 use marquee_platform::{
+    auth::Verifier,
     cache::Cache,
     config::{ServerConfig, StoreConfig, TelemetryConfig},
     server::ServerBuilder,
@@ -38,6 +39,8 @@ pub struct MarqueeConfig {
     pub payments: PaymentsConfig,
     /// The identity service (and, for the other services, where to reach it).
     pub identity: IdentityConfig,
+    /// The seating service.
+    pub seating: marquee_seating::SeatingConfig,
 }
 
 impl MarqueeConfig {
@@ -62,6 +65,8 @@ pub enum ServiceName {
     Catalog,
     /// `marquee.payments.v1.PaymentService`, `MockCheckoutService` and the webhook endpoint.
     Payments,
+    /// `marquee.seating.v1.SeatingService` and `SeatingAdminService`.
+    Seating,
 }
 
 /// Where the services keep their data.
@@ -100,6 +105,10 @@ pub struct Options {
     pub services: Vec<ServiceName>,
     /// Load the demo data into services that are empty.
     pub seed_demo_data: bool,
+    /// Seating settings (`catalog_url` must be set when seating is served).
+    pub seating: marquee_seating::SeatingConfig,
+    /// Verifies access tokens; without one every token is refused.
+    pub verifier: Option<Verifier>,
 }
 
 /// Connections shared by the services of one process.
@@ -178,9 +187,16 @@ pub async fn build(
     } else {
         None
     };
-    let verifier = match &identity {
-        Some(identity) => marquee_identity::verifier(identity),
-        None => {
+    let verifier = match (&options.verifier, &identity) {
+        // Tests bring a verifier of their own (it trusts their test key) and add identity's
+        // keys to it.
+        (Some(extra), Some(identity)) => {
+            extra.add_keys(&identity.jwks());
+            extra.clone()
+        }
+        (Some(extra), None) => extra.clone(),
+        (None, Some(identity)) => marquee_identity::verifier(identity),
+        (None, None) => {
             let endpoint = options.identity.endpoint.as_deref().context(
                 "identity.endpoint is not set: services verify access tokens with the keys of \
                  the identity service, so they must know where it is when it does not run in \
@@ -232,6 +248,27 @@ pub async fn build(
                 builder =
                     marquee_payments::serve(builder, &payments, options.server.max_message_bytes);
             }
+            ServiceName::Seating => {
+                let url = database_url(&options.storage, "seating")?;
+                let backend = match (&options.storage, shared.redis.clone()) {
+                    (
+                        Storage::External {
+                            redis_key_prefix, ..
+                        },
+                        Some(client),
+                    ) => marquee_seating::HoldBackend::Redis {
+                        client,
+                        prefix: redis_key_prefix.clone(),
+                    },
+                    _ => marquee_seating::HoldBackend::Memory,
+                };
+                let seating = marquee_seating::open(&url, backend, &options.seating)
+                    .await
+                    .context("seating: cannot start")?;
+                builder =
+                    marquee_seating::serve(builder, &seating, options.server.max_message_bytes)
+                        .await;
+            }
         }
     }
     Ok(builder)
@@ -268,6 +305,12 @@ pub async fn migrate(storage: &Storage, services: &[ServiceName]) -> anyhow::Res
                 marquee_payments::store::PaymentsStore::open(&url)
                     .await
                     .context("payments: migration failed")?;
+            }
+            ServiceName::Seating => {
+                let url = database_url(storage, "seating")?;
+                marquee_seating::store::db::SeatingDb::open(&url)
+                    .await
+                    .context("seating: migration failed")?;
             }
         }
     }

@@ -82,6 +82,7 @@ enum AdminCommand {
 const ALL: &[ServiceName] = &[
     ServiceName::Identity,
     ServiceName::Catalog,
+    ServiceName::Seating,
     ServiceName::Payments,
 ];
 
@@ -127,6 +128,8 @@ async fn main() -> anyhow::Result<()> {
                 },
                 services: ALL.to_vec(),
                 seed_demo_data: !no_demo_data,
+                seating: config.seating.clone(),
+                verifier: None,
             };
             run(options, &format!("embedded, data in {}", data.display())).await
         }
@@ -143,6 +146,8 @@ async fn main() -> anyhow::Result<()> {
                 storage: external(&config)?,
                 services: vec![service],
                 seed_demo_data: false,
+                seating: config.seating.clone(),
+                verifier: None,
             };
             run(options, "distributed").await
         }
@@ -194,11 +199,15 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn run(options: Options, mode: &str) -> anyhow::Result<()> {
+async fn run(mut options: Options, mode: &str) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(options.server.listen)
         .await
         .with_context(|| format!("server.listen: cannot bind {}", options.server.listen))?;
     let addr = listener.local_addr()?;
+    // Seating reads shows from the catalog; in one process that is this very listener.
+    if options.seating.catalog_url.is_none() && options.services.contains(&ServiceName::Catalog) {
+        options.seating.catalog_url = Some(format!("http://{addr}"));
+    }
     let builder = marquee::build(&options, addr).await?;
     println!("marquee is serving on {addr} ({mode}): gRPC and gRPC-Web");
     for name in builder.service_names() {

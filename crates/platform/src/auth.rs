@@ -165,26 +165,25 @@ impl Verifier {
     /// Replaces the known keys with the Ed25519 keys of a JWKS document that carry a key id.
     /// Returns how many were taken.
     pub fn set_keys(&self, jwks: &JwkSet) -> usize {
-        let mut keys = HashMap::new();
-        for jwk in &jwks.keys {
-            let Some(kid) = jwk.common.key_id.clone() else {
-                continue;
-            };
-            if !matches!(
-                jwk.algorithm,
-                jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_)
-            ) {
-                continue;
-            }
-            if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                keys.insert(kid, key);
-            }
-        }
+        let keys: HashMap<String, DecodingKey> = ed25519_keys(jwks).collect();
         let n = keys.len();
         if let Ok(mut current) = self.keys.write() {
             *current = keys;
         }
         n
+    }
+
+    /// Adds the Ed25519 keys of a JWKS document to the known keys (a key with a known id is
+    /// replaced). Returns how many were taken.
+    pub fn add_keys(&self, jwks: &JwkSet) -> usize {
+        let mut taken = 0;
+        if let Ok(mut current) = self.keys.write() {
+            for (kid, key) in ed25519_keys(jwks) {
+                current.insert(kid, key);
+                taken += 1;
+            }
+        }
+        taken
     }
 
     /// Verifies a token and returns its caller.
@@ -230,6 +229,20 @@ impl Verifier {
             .ok_or(AuthError::Malformed)?;
         self.verify(token.trim())
     }
+}
+
+/// The Ed25519 keys of a JWKS document that carry a key id.
+fn ed25519_keys(jwks: &JwkSet) -> impl Iterator<Item = (String, DecodingKey)> + '_ {
+    jwks.keys.iter().filter_map(|jwk| {
+        let kid = jwk.common.key_id.clone()?;
+        if !matches!(
+            jwk.algorithm,
+            jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_)
+        ) {
+            return None;
+        }
+        DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
+    })
 }
 
 /// The verified caller of a request, or `UNAUTHENTICATED`.

@@ -190,6 +190,17 @@ impl TestApp {
         seed: bool,
         server: ServerConfig,
     ) -> Option<TestApp> {
+        Self::spawn_seating(test, backend, seed, server, test_seating_config()).await
+    }
+
+    /// As [`TestApp::spawn_with`], with seating settings.
+    pub async fn spawn_seating(
+        test: &str,
+        backend: Backend,
+        seed: bool,
+        server: ServerConfig,
+        seating: marquee_seating::SeatingConfig,
+    ) -> Option<TestApp> {
         let (storage, dir, external) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -228,9 +239,12 @@ impl TestApp {
             services: vec![
                 ServiceName::Identity,
                 ServiceName::Catalog,
+                ServiceName::Seating,
                 ServiceName::Payments,
             ],
             seed_demo_data: seed,
+            seating,
+            verifier: Some(test_verifier()),
         };
         Some(Self::start(options, backend, dir, external).await)
     }
@@ -244,6 +258,9 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
+        let mut options = options;
+        // Seating calls the catalog on the same listener (as `marquee up` does).
+        options.seating.catalog_url = Some(format!("http://{addr}"));
         let opts = options.clone();
         let handle = tokio::spawn(async move {
             marquee::start(opts, listener, async {
@@ -283,6 +300,13 @@ impl TestApp {
                 Err(e) => panic!("server task failed: {e}"),
             }
         }
+    }
+
+    /// A second server on the same database and Redis (PostgreSQL backend only): another
+    /// instance of the same deployment. It does not own the data.
+    pub async fn sibling(&self) -> TestApp {
+        let options = self.options.clone();
+        Self::start(options, self.backend, None, None).await
     }
 
     /// Stops the server and removes its data.
@@ -674,4 +698,66 @@ pub fn reason(status: &tonic::Status) -> String {
         .error_info()
         .map(|i| i.reason.clone())
         .unwrap_or_default()
+}
+
+// ----- access tokens -------------------------------------------------------------------------------
+
+/// The test signing key's seed (Ed25519): tests mint their own tokens; servers trust its JWKS.
+const TEST_KEY_SEED: [u8; 32] = [7; 32];
+const TEST_KID: &str = "test-key";
+
+/// Seating settings for tests (defaults; tests that need short holds set their own).
+pub fn test_seating_config() -> marquee_seating::SeatingConfig {
+    marquee_seating::SeatingConfig::default()
+}
+
+/// A verifier that trusts the test key.
+pub fn test_verifier() -> marquee_platform::auth::Verifier {
+    use base64::Engine as _;
+    let public = ed25519_dalek::SigningKey::from_bytes(&TEST_KEY_SEED)
+        .verifying_key()
+        .to_bytes();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public);
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(serde_json::json!({
+        "keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": TEST_KID, "alg": "EdDSA", "use": "sig"}]
+    }))
+    .expect("jwks");
+    let verifier = marquee_platform::auth::Verifier::new();
+    assert_eq!(verifier.set_keys(&jwks), 1);
+    verifier
+}
+
+/// A signed access token for `subject` with `roles`.
+pub fn token(subject: &str, roles: &[marquee_platform::auth::Role]) -> String {
+    // PKCS#8 v1 DER of an Ed25519 private key: a fixed prefix and the 32-byte seed.
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(&TEST_KEY_SEED);
+    let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(TEST_KID.to_owned());
+    let now = chrono::Utc::now().timestamp();
+    let claims = marquee_platform::auth::Claims {
+        iss: marquee_platform::auth::ISSUER.to_owned(),
+        aud: marquee_platform::auth::AUDIENCE.to_owned(),
+        sub: subject.to_owned(),
+        iat: now,
+        exp: now + 3600,
+        jti: uuid::Uuid::new_v4().to_string(),
+        roles: roles.to_vec(),
+        theatres: Vec::new(),
+    };
+    jsonwebtoken::encode(&header, &claims, &key).expect("token")
+}
+
+/// `request` with `authorization: Bearer <token>`.
+pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
 }

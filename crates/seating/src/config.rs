@@ -1,0 +1,60 @@
+//! The seating service's settings.
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of the seating service (`[seating]` in the config file, `MARQUEE_SEATING__*`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeatingConfig {
+    /// How long a new hold lives, in milliseconds (and the default extension).
+    pub hold_ttl_ms: u64,
+    /// The longest a hold can ever live, however often it is extended, in milliseconds.
+    pub hold_max_lifetime_ms: u64,
+    /// WatchHold sends "expiring soon" this long before the deadline, in milliseconds.
+    pub expiring_soon_ms: u64,
+    /// How often each instance looks for holds past their deadline, in milliseconds (at most 250).
+    pub sweep_interval_ms: u64,
+    /// How often WatchHold checks that its hold still exists, in milliseconds.
+    pub hold_check_interval_ms: u64,
+    /// How long a screen layout stays cached, in seconds.
+    pub layout_cache_secs: u64,
+    /// How long a show (its state, times and prices) stays cached, in seconds.
+    pub show_cache_secs: u64,
+    /// The catalog's gRPC address, for example `http://127.0.0.1:50051`. `marquee up` sets it to
+    /// its own listener; `marquee serve seating` needs it.
+    pub catalog_url: Option<String>,
+}
+
+impl Default for SeatingConfig {
+    fn default() -> Self {
+        Self {
+            hold_ttl_ms: 10 * 60 * 1000,
+            hold_max_lifetime_ms: 30 * 60 * 1000,
+            expiring_soon_ms: 60 * 1000,
+            sweep_interval_ms: 200,
+            hold_check_interval_ms: 1000,
+            layout_cache_secs: 600,
+            show_cache_secs: 5,
+            catalog_url: None,
+        }
+    }
+}
+
+impl SeatingConfig {
+    /// Checks the values; the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.hold_ttl_ms < 100 {
+            return Err("seating.hold_ttl_ms: must be at least 100".into());
+        }
+        if self.hold_max_lifetime_ms < self.hold_ttl_ms {
+            return Err("seating.hold_max_lifetime_ms: must be at least hold_ttl_ms".into());
+        }
+        if self.sweep_interval_ms == 0 || self.sweep_interval_ms > 250 {
+            return Err("seating.sweep_interval_ms: must be 1 to 250".into());
+        }
+        if self.hold_check_interval_ms == 0 {
+            return Err("seating.hold_check_interval_ms: must be positive".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! Seating's errors. [`crate::grpc`] maps them to `tonic::Status` in one place.
+
+use marquee_platform::validation::Violations;
+
+/// Everything a seating operation can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum SeatingError {
+    /// The request is malformed; the violations name the fields.
+    #[error("invalid request: {0}")]
+    Invalid(#[from] Violations),
+    /// The show, hold or other thing does not exist (or is not the caller's).
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// `show` or `hold`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// Valid, but the state does not allow it.
+    #[error("{message}")]
+    Precondition {
+        /// A stable reason such as `SEAT_TAKEN` or `HOLD_EXPIRED`.
+        reason: &'static str,
+        /// For the caller.
+        message: String,
+        /// Seats concerned, if any.
+        seats: Vec<String>,
+    },
+    /// The caller may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The idempotency key was used for another request.
+    #[error("request_id was already used for a different request")]
+    IdempotencyMismatch,
+    /// A dependency (the catalog, Redis, the database) did not answer.
+    #[error("dependency unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Storage failed.
+    #[error("storage error")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl SeatingError {
+    /// A not-found error.
+    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        SeatingError::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    /// A failed precondition without seats.
+    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
+        SeatingError::Precondition {
+            reason,
+            message: message.into(),
+            seats: Vec::new(),
+        }
+    }
+
+    /// A storage failure.
+    pub fn storage(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SeatingError::Storage(Box::new(e))
+    }
+}

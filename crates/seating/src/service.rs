@@ -1,0 +1,480 @@
+//! The application service: validates against the show (from the catalog), the allocation and
+//! the rules, drives the hold store and the database, and never names tonic.
+
+use std::{sync::Arc, time::Duration};
+
+use marquee_platform::{idempotency::IdempotencyKey, validation::Violations};
+use tokio::sync::broadcast;
+
+use crate::{
+    SeatingConfig,
+    catalog::CatalogSource,
+    domain::{
+        Allocation, Channel, Hold, SeatEvent, SeatStates, SeatingError, ShowContext, Viewer,
+        hold_id, rules, show_of_hold, valid_id,
+    },
+    store::{
+        HoldOutcome, HoldStore, NewHold, Refusal, StoreError,
+        db::{Sale, SeatingDb},
+    },
+};
+
+/// Which seats a hold request names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum Selection {
+    /// Explicit seat ids.
+    Seats(Vec<String>),
+    /// Best available `count` of a category.
+    BestAvailable {
+        /// How many.
+        count: i32,
+        /// The category code.
+        category: String,
+    },
+}
+
+/// A HoldSeats request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldCommand {
+    /// Idempotency key.
+    pub request_id: String,
+    /// The show.
+    pub show_id: String,
+    /// Which seats.
+    pub selection: Selection,
+}
+
+/// A confirmed sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmed {
+    /// The show.
+    pub show_id: String,
+    /// Seat ids.
+    pub seat_ids: Vec<String>,
+    /// When.
+    pub sold_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The seating service.
+#[derive(Clone)]
+pub struct Seating {
+    store: HoldStore,
+    db: SeatingDb,
+    catalog: CatalogSource,
+    config: Arc<SeatingConfig>,
+    allocations: moka::sync::Cache<String, Arc<Allocation>>,
+}
+
+fn store_err(e: StoreError) -> SeatingError {
+    match e {
+        StoreError::Unavailable(c) => SeatingError::Unavailable(c),
+        other => SeatingError::storage(other),
+    }
+}
+
+fn hold_not_found(hold_id: &str) -> SeatingError {
+    SeatingError::not_found("hold", hold_id)
+}
+
+/// The show named by a hold id, or NOT_FOUND.
+fn hold_show(hold_id: &str) -> Result<&str, SeatingError> {
+    show_of_hold(hold_id).ok_or_else(|| hold_not_found(hold_id))
+}
+
+fn check_show_id(show_id: &str) -> Result<(), SeatingError> {
+    if show_id.is_empty() {
+        return Err(Violations::one("show_id", "required").into());
+    }
+    if !valid_id(show_id) {
+        return Err(SeatingError::not_found("show", show_id));
+    }
+    Ok(())
+}
+
+impl Seating {
+    /// The service over its parts.
+    pub fn new(
+        store: HoldStore,
+        db: SeatingDb,
+        catalog: CatalogSource,
+        config: SeatingConfig,
+    ) -> Self {
+        Self {
+            store,
+            db,
+            catalog,
+            config: Arc::new(config),
+            allocations: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(2))
+                .build(),
+        }
+    }
+
+    /// The hold store.
+    pub fn store(&self) -> &HoldStore {
+        &self.store
+    }
+
+    /// The database.
+    pub fn db(&self) -> &SeatingDb {
+        &self.db
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SeatingConfig {
+        &self.config
+    }
+
+    /// The show and its layout.
+    pub async fn show(&self, show_id: &str) -> Result<ShowContext, SeatingError> {
+        check_show_id(show_id)?;
+        self.catalog.show(show_id).await
+    }
+
+    /// A show's allocation (cached for two seconds).
+    pub async fn allocation(&self, ctx: &ShowContext) -> Result<Arc<Allocation>, SeatingError> {
+        if let Some(a) = self.allocations.get(&ctx.show.id) {
+            return Ok(a);
+        }
+        let rows = self.db.allocation(&ctx.show.id).await?;
+        let a: Allocation = rows
+            .into_iter()
+            .filter_map(|(seat, ch)| ctx.layout.index.get(&seat).map(|i| (*i, ch)))
+            .collect();
+        let a = Arc::new(a);
+        self.allocations.insert(ctx.show.id.clone(), a.clone());
+        Ok(a)
+    }
+
+    /// Loads a show's sold seats from the database into the hold store (after the store lost
+    /// them, or on first use).
+    async fn load(&self, ctx: &ShowContext) -> Result<(), SeatingError> {
+        let sold = self.db.sold_seats(&ctx.show.id).await?;
+        let seats: Vec<u32> = sold
+            .iter()
+            .filter_map(|s| ctx.layout.index.get(&s.seat_id).copied())
+            .collect();
+        tracing::info!(show = %ctx.show.id, sold = seats.len(), "loading sold seats into the hold store");
+        self.store
+            .load_sold(&ctx.show.id, &seats)
+            .await
+            .map_err(store_err)
+    }
+
+    /// The live seat states of a show for `user`.
+    pub async fn states(
+        &self,
+        ctx: &ShowContext,
+        user: Option<&str>,
+    ) -> Result<SeatStates, SeatingError> {
+        for _ in 0..3 {
+            match self
+                .store
+                .seat_states(&ctx.show.id, user)
+                .await
+                .map_err(store_err)?
+            {
+                Some(s) => return Ok(s),
+                None => self.load(ctx).await?,
+            }
+        }
+        Err(SeatingError::storage(StoreError::Corrupt(
+            "show does not stay loaded".into(),
+        )))
+    }
+
+    /// The seat map of a show for a viewer.
+    pub async fn seat_map(
+        &self,
+        show_id: &str,
+        viewer: &Viewer,
+    ) -> Result<(ShowContext, Arc<Allocation>, SeatStates), SeatingError> {
+        let ctx = self.show(show_id).await?;
+        let allocation = self.allocation(&ctx).await?;
+        let states = self.states(&ctx, viewer.user.as_deref()).await?;
+        Ok((ctx, allocation, states))
+    }
+
+    /// Holds seats for `user` on `channel`.
+    pub async fn hold(
+        &self,
+        user: &str,
+        channel: &Channel,
+        cmd: HoldCommand,
+    ) -> Result<(ShowContext, Hold), SeatingError> {
+        marquee_platform::validation::check_request_id(&cmd.request_id)?;
+        let ctx = self.show(&cmd.show_id).await?;
+        rules::check_show_open(&ctx, chrono::Utc::now().timestamp())?;
+        let allocation = self.allocation(&ctx).await?;
+        let fingerprint =
+            marquee_platform::idempotency::fingerprint(&(&cmd.show_id, &cmd.selection));
+        let explicit = match &cmd.selection {
+            Selection::Seats(ids) => {
+                let seats = rules::explicit_seats(&ctx.layout, ids)?;
+                rules::check_channel(&ctx.layout, &allocation, channel, &seats)?;
+                Some(seats)
+            }
+            Selection::BestAvailable { count, category } => {
+                rules::check_best_available(&ctx.layout, *count, category)?;
+                None
+            }
+        };
+        for _attempt in 0..5 {
+            let seats = match &explicit {
+                Some(s) => s.clone(),
+                None => {
+                    let Selection::BestAvailable { count, category } = &cmd.selection else {
+                        break;
+                    };
+                    let states = self.states(&ctx, Some(user)).await?;
+                    let mine: Vec<u32> = states
+                        .mine
+                        .as_ref()
+                        .map(|h| h.seats.clone())
+                        .unwrap_or_default();
+                    rules::best_available(&ctx.layout, category, *count as usize, |i| {
+                        allocation.get(&i).unwrap_or(&Channel::Platform) == channel
+                            && !crate::domain::bit(&states.sold, i)
+                            && (!crate::domain::bit(&states.held, i) || mine.contains(&i))
+                    })
+                    .ok_or_else(|| {
+                        SeatingError::precondition(
+                            "NOT_ENOUGH_SEATS",
+                            "not enough seats of this category are available",
+                        )
+                    })?
+                }
+            };
+            let new = NewHold {
+                show_id: ctx.show.id.clone(),
+                hold_id: hold_id(&ctx.show.id),
+                user: user.to_owned(),
+                seats,
+                ttl_ms: self.config.hold_ttl_ms,
+                max_lifetime_ms: self.config.hold_max_lifetime_ms,
+                request_id: Some(cmd.request_id.clone()),
+                fingerprint: fingerprint.clone(),
+            };
+            match self.store.hold(&new).await.map_err(store_err)? {
+                HoldOutcome::Held(h) | HoldOutcome::Replayed(h) => return Ok((ctx, h)),
+                HoldOutcome::Mismatch => return Err(SeatingError::IdempotencyMismatch),
+                HoldOutcome::NotLoaded => self.load(&ctx).await?,
+                HoldOutcome::Taken(seats) => {
+                    if explicit.is_some() {
+                        return Err(SeatingError::Precondition {
+                            reason: "SEAT_TAKEN",
+                            message: "some seats are held by someone else or sold".into(),
+                            seats: ctx.layout.seat_ids(&seats),
+                        });
+                    }
+                }
+            }
+        }
+        Err(SeatingError::precondition(
+            "SEAT_TAKEN",
+            "the seats changed while holding them; try again",
+        ))
+    }
+
+    fn refusal(hold_id: &str, r: Refusal) -> SeatingError {
+        match r {
+            Refusal::NotFound => hold_not_found(hold_id),
+            Refusal::Expired => SeatingError::precondition("HOLD_EXPIRED", "the hold has expired"),
+            Refusal::StaleToken => SeatingError::precondition(
+                "STALE_TOKEN",
+                "the fencing token is not the hold's current token",
+            ),
+        }
+    }
+
+    /// Extends `user`'s hold.
+    pub async fn extend(
+        &self,
+        user: &str,
+        hold_id: &str,
+        extension_ms: Option<u64>,
+    ) -> Result<(ShowContext, Hold), SeatingError> {
+        let show_id = hold_show(hold_id)?;
+        let ext = extension_ms.unwrap_or(self.config.hold_ttl_ms);
+        if ext == 0 || ext > self.config.hold_max_lifetime_ms {
+            return Err(Violations::one(
+                "extension",
+                "must be positive and at most the hold's maximum lifetime",
+            )
+            .into());
+        }
+        let ctx = self.show(show_id).await?;
+        let hold = self
+            .store
+            .extend(show_id, hold_id, user, ext)
+            .await
+            .map_err(store_err)?
+            .map_err(|r| Self::refusal(hold_id, r))?;
+        Ok((ctx, hold))
+    }
+
+    /// Releases `user`'s hold.
+    pub async fn release(
+        &self,
+        user: &str,
+        hold_id: &str,
+    ) -> Result<(ShowContext, Hold), SeatingError> {
+        let show_id = hold_show(hold_id)?;
+        let ctx = self.show(show_id).await?;
+        let hold = self
+            .store
+            .release(show_id, hold_id, user)
+            .await
+            .map_err(store_err)?
+            .map_err(|r| Self::refusal(hold_id, r))?;
+        Ok((ctx, hold))
+    }
+
+    /// `user`'s hold, or NOT_FOUND (also for other users' holds).
+    pub async fn own_hold(
+        &self,
+        user: &str,
+        hold_id: &str,
+    ) -> Result<(ShowContext, Hold), SeatingError> {
+        let show_id = hold_show(hold_id)?;
+        let hold = self
+            .store
+            .get(show_id, hold_id)
+            .await
+            .map_err(store_err)?
+            .filter(|h| h.user == user)
+            .ok_or_else(|| hold_not_found(hold_id))?;
+        let ctx = self.show(show_id).await?;
+        Ok((ctx, hold))
+    }
+
+    /// A hold, whoever holds it (`None` once it is gone).
+    pub async fn current_hold(&self, hold: &Hold) -> Result<Option<Hold>, SeatingError> {
+        self.store
+            .get(&hold.show_id, &hold.id)
+            .await
+            .map_err(store_err)
+    }
+
+    /// Confirms a hold: check it (token, deadline), sell its seats in the database (all or
+    /// none), then mark them sold in the store.
+    pub async fn confirm(
+        &self,
+        hold_id: &str,
+        token: i64,
+        booking_reference: &str,
+    ) -> Result<Confirmed, SeatingError> {
+        if booking_reference.is_empty()
+            || booking_reference.len() > 64
+            || !booking_reference.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Violations::one(
+                "booking_reference",
+                "must be 1 to 64 printable ASCII characters",
+            )
+            .into());
+        }
+        let show_id = show_of_hold(hold_id)
+            .ok_or_else(|| SeatingError::precondition("HOLD_NOT_FOUND", "no such hold"))?;
+        let ctx = self.show(show_id).await?;
+        let hold = match self
+            .store
+            .check_confirm(show_id, hold_id, token)
+            .await
+            .map_err(store_err)?
+        {
+            Ok(h) => h,
+            Err(refusal) => {
+                // A retry of a confirmation that went through: the hold is gone, the rows stay.
+                let sold = self.db.sold_by(show_id, hold_id, booking_reference).await?;
+                if let Some(first) = sold.first() {
+                    return Ok(Confirmed {
+                        show_id: show_id.to_owned(),
+                        sold_at: first.sold_at,
+                        seat_ids: sold.iter().map(|s| s.seat_id.clone()).collect(),
+                    });
+                }
+                return Err(match refusal {
+                    Refusal::NotFound => {
+                        SeatingError::precondition("HOLD_NOT_FOUND", "no such hold")
+                    }
+                    r => Self::refusal(hold_id, r),
+                });
+            }
+        };
+        let seat_ids = ctx.layout.seat_ids(&hold.seats);
+        match self
+            .db
+            .sell(show_id, hold_id, booking_reference, &seat_ids)
+            .await?
+        {
+            Sale::Sold(sold_at) => {
+                self.store
+                    .finalize(show_id, hold_id, &hold.seats)
+                    .await
+                    .map_err(store_err)?;
+                Ok(Confirmed {
+                    show_id: show_id.to_owned(),
+                    seat_ids,
+                    sold_at,
+                })
+            }
+            Sale::Conflict => Err(SeatingError::Precondition {
+                reason: "SEAT_SOLD",
+                message: "some seats are already sold".into(),
+                seats: seat_ids,
+            }),
+        }
+    }
+
+    /// Events of a show from now on.
+    pub fn subscribe(&self, show_id: &str) -> broadcast::Receiver<Arc<SeatEvent>> {
+        self.store.subscribe(show_id)
+    }
+
+    /// Replaces a show's allocation.
+    pub async fn set_allocation(
+        &self,
+        request_id: &str,
+        show_id: &str,
+        seats: Vec<(String, Channel)>,
+    ) -> Result<ShowContext, SeatingError> {
+        marquee_platform::validation::check_request_id(request_id)?;
+        let ctx = self.show(show_id).await?;
+        let mut v = Violations::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, (seat, _)) in seats.iter().enumerate() {
+            if !ctx.layout.index.contains_key(seat) {
+                v.add(
+                    format!("allocations.seat_ids[{i}]"),
+                    "no such seat in this show",
+                );
+            } else if !seen.insert(seat.clone()) {
+                v.add(format!("allocations.seat_ids[{i}]"), "seat allotted twice");
+            }
+        }
+        v.into_result()?;
+        let mut keyed: Vec<(String, String)> =
+            seats.iter().map(|(s, c)| (s.clone(), c.key())).collect();
+        keyed.sort();
+        let key = IdempotencyKey::new("seating.set_allocation", request_id, &(show_id, &keyed));
+        let platform: Vec<(String, Channel)> = seats
+            .into_iter()
+            .filter(|(_, c)| *c != Channel::Platform)
+            .collect();
+        self.db.set_allocation(&key, show_id, &platform).await?;
+        self.allocations.invalidate(show_id);
+        Ok(ctx)
+    }
+
+    /// A show's allocation as (seat id, channel).
+    pub async fn get_allocation(
+        &self,
+        show_id: &str,
+    ) -> Result<(ShowContext, Vec<(String, Channel)>), SeatingError> {
+        let ctx = self.show(show_id).await?;
+        let rows = self.db.allocation(show_id).await?;
+        Ok((ctx, rows))
+    }
+}

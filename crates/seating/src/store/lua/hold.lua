@@ -1,0 +1,60 @@
+-- Holds seats for a user, all or nothing, replacing the user's previous hold on the show.
+-- KEYS: loaded, held, sold, exp, fence, user key, request-id key. ARGV: base, hold id, user,
+-- ttl ms, max lifetime ms, request id ('' for none), fingerprint, seat indexes...
+local base = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOT_LOADED'} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id, user, ttl, maxlife, rid, fp = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
+if rid ~= '' then
+  local prev = redis.call('GET', KEYS[7])
+  if prev then
+    local sep = string.find(prev, '|', 1, true)
+    if string.sub(prev, 1, sep - 1) ~= fp then return {'MISMATCH'} end
+    return {'REPLAY', string.sub(prev, sep + 1)}
+  end
+end
+local old = redis.call('GET', KEYS[6])
+local oldseats = {}
+local olds, oldt
+if old then
+  local f = redis.call('HMGET', base .. 'h:' .. old, 's', 't')
+  if f[1] then
+    olds, oldt = f[1], f[2]
+    for s in string.gmatch(olds, '%d+') do oldseats[s] = true end
+  else
+    old = nil
+  end
+end
+local taken = {}
+for i = 8, #ARGV do
+  local s = ARGV[i]
+  local n = tonumber(s)
+  if redis.call('GETBIT', KEYS[3], n) == 1 or (redis.call('GETBIT', KEYS[2], n) == 1 and not oldseats[s]) then
+    taken[#taken + 1] = s
+  end
+end
+if #taken > 0 then return {'TAKEN', table.concat(taken, ',')} end
+if old then
+  for s, _ in pairs(oldseats) do redis.call('SETBIT', KEYS[2], tonumber(s), 0) end
+  redis.call('DEL', base .. 'h:' .. old)
+  redis.call('ZREM', KEYS[4], old)
+  redis.call('PUBLISH', base .. 'ev', 'P|' .. old .. '|' .. oldt .. '|' .. now .. '|' .. olds .. '|' .. user)
+end
+local token = redis.call('INCR', KEYS[5])
+local maxd = now + maxlife
+local d = now + ttl
+if d > maxd then d = maxd end
+local seats = {}
+for i = 8, #ARGV do
+  redis.call('SETBIT', KEYS[2], tonumber(ARGV[i]), 1)
+  seats[#seats + 1] = ARGV[i]
+end
+local s = table.concat(seats, ',')
+redis.call('HSET', base .. 'h:' .. id, 'u', user, 's', s, 't', token, 'd', d, 'c', now, 'm', maxd)
+redis.call('SET', KEYS[6], id)
+redis.call('ZADD', KEYS[4], d, id)
+local hold = id .. '|' .. token .. '|' .. d .. '|' .. now .. '|' .. maxd .. '|' .. s
+if rid ~= '' then redis.call('SET', KEYS[7], fp .. '|' .. hold, 'PX', ttl) end
+redis.call('PUBLISH', base .. 'ev', 'H|' .. id .. '|' .. token .. '|' .. d .. '|' .. s .. '|' .. user)
+return {'HELD', hold}

@@ -1,0 +1,332 @@
+//! The in-process hold store for `marquee up`: the contract of [`super::HoldStore`] with one
+//! mutex over every show, the system clock for deadlines, and a [`Hub`] for events.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::watch;
+
+use super::{Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError};
+use crate::domain::{EventKind, SeatEvent, SeatStates, bit, set_bit};
+
+#[derive(Default)]
+struct Show {
+    loaded: bool,
+    fence: i64,
+    held: Vec<u8>,
+    sold: Vec<u8>,
+    holds: HashMap<String, Hold>,
+    users: HashMap<String, String>,
+    deadlines: BTreeSet<(i64, String)>,
+    request_ids: HashMap<(String, String), (String, Hold, i64)>,
+}
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct MemoryHoldStore {
+    shows: Arc<Mutex<HashMap<String, Show>>>,
+    hub: Hub,
+    reconnections: watch::Sender<u64>,
+}
+
+impl Default for MemoryHoldStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn event(kind: EventKind, hold: &Hold, seats: &[u32]) -> SeatEvent {
+    SeatEvent {
+        kind,
+        show_id: hold.show_id.clone(),
+        hold_id: hold.id.clone(),
+        user: hold.user.clone(),
+        token: hold.token,
+        expires_ms: hold.expires_ms,
+        seats: seats.to_vec(),
+    }
+}
+
+impl Show {
+    /// Removes a hold, freeing its seats.
+    fn remove(&mut self, id: &str) -> Option<Hold> {
+        let hold = self.holds.remove(id)?;
+        for s in &hold.seats {
+            set_bit(&mut self.held, *s, false);
+        }
+        self.deadlines.remove(&(hold.expires_ms, hold.id.clone()));
+        if self.users.get(&hold.user) == Some(&hold.id) {
+            self.users.remove(&hold.user);
+        }
+        Some(hold)
+    }
+}
+
+impl MemoryHoldStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            shows: Arc::default(),
+            hub: Hub::default(),
+            reconnections: watch::channel(0).0,
+        }
+    }
+
+    fn with<R>(&self, show_id: &str, f: impl FnOnce(&mut Show) -> R) -> R {
+        let mut shows = self.shows.lock().unwrap_or_else(|e| e.into_inner());
+        f(shows.entry(show_id.to_owned()).or_default())
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    pub(crate) fn reconnections(&self) -> watch::Receiver<u64> {
+        self.reconnections.subscribe()
+    }
+
+    pub(crate) async fn ping(&self) -> bool {
+        true
+    }
+
+    fn emit(&self, events: Vec<SeatEvent>) {
+        for e in events {
+            self.hub.publish(e);
+        }
+    }
+
+    pub(crate) async fn load_sold(&self, show_id: &str, seats: &[u32]) -> Result<(), StoreError> {
+        self.with(show_id, |s| {
+            for i in seats {
+                set_bit(&mut s.sold, *i, true);
+            }
+            s.loaded = true;
+        });
+        Ok(())
+    }
+
+    pub(crate) async fn hold(&self, new: &NewHold) -> Result<HoldOutcome, StoreError> {
+        let now = now_ms();
+        let mut events = Vec::new();
+        let outcome = self.with(&new.show_id, |s| {
+            if !s.loaded {
+                return HoldOutcome::NotLoaded;
+            }
+            let rid_key = new
+                .request_id
+                .as_ref()
+                .map(|r| (new.user.clone(), r.clone()));
+            if let Some(key) = &rid_key {
+                s.request_ids.retain(|_, (_, _, until)| *until > now);
+                if let Some((fp, hold, _)) = s.request_ids.get(key) {
+                    return if *fp == new.fingerprint {
+                        HoldOutcome::Replayed(hold.clone())
+                    } else {
+                        HoldOutcome::Mismatch
+                    };
+                }
+            }
+            let old = s
+                .users
+                .get(&new.user)
+                .and_then(|id| s.holds.get(id))
+                .cloned();
+            let mine = |i: &u32| old.as_ref().is_some_and(|h| h.seats.contains(i));
+            let taken: Vec<u32> = new
+                .seats
+                .iter()
+                .copied()
+                .filter(|i| bit(&s.sold, *i) || (bit(&s.held, *i) && !mine(i)))
+                .collect();
+            if !taken.is_empty() {
+                return HoldOutcome::Taken(taken);
+            }
+            if let Some(old) = old
+                && let Some(mut h) = s.remove(&old.id)
+            {
+                h.expires_ms = now;
+                events.push(event(EventKind::Replaced, &h, &h.seats));
+            }
+            s.fence += 1;
+            let max = now + new.max_lifetime_ms as i64;
+            let hold = Hold {
+                id: new.hold_id.clone(),
+                show_id: new.show_id.clone(),
+                user: new.user.clone(),
+                seats: new.seats.clone(),
+                token: s.fence,
+                expires_ms: (now + new.ttl_ms as i64).min(max),
+                created_ms: now,
+                max_expires_ms: max,
+            };
+            for i in &hold.seats {
+                set_bit(&mut s.held, *i, true);
+            }
+            s.holds.insert(hold.id.clone(), hold.clone());
+            s.users.insert(hold.user.clone(), hold.id.clone());
+            s.deadlines.insert((hold.expires_ms, hold.id.clone()));
+            if let Some(key) = rid_key {
+                s.request_ids.insert(
+                    key,
+                    (
+                        new.fingerprint.clone(),
+                        hold.clone(),
+                        now + new.ttl_ms as i64,
+                    ),
+                );
+            }
+            events.push(event(EventKind::Held, &hold, &hold.seats));
+            HoldOutcome::Held(hold)
+        });
+        self.emit(events);
+        Ok(outcome)
+    }
+
+    pub(crate) async fn extend(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        user: &str,
+        extension_ms: u64,
+    ) -> Result<Result<Hold, Refusal>, StoreError> {
+        let now = now_ms();
+        let mut events = Vec::new();
+        let result = self.with(show_id, |s| {
+            let Some(hold) = s.holds.get(hold_id).filter(|h| h.user == user).cloned() else {
+                return Err(Refusal::NotFound);
+            };
+            if hold.expires_ms <= now {
+                return Err(Refusal::Expired);
+            }
+            let new_deadline = (now + extension_ms as i64).min(hold.max_expires_ms);
+            if new_deadline <= hold.expires_ms {
+                return Ok(hold);
+            }
+            s.deadlines.remove(&(hold.expires_ms, hold.id.clone()));
+            s.deadlines.insert((new_deadline, hold.id.clone()));
+            let mut h = hold;
+            h.expires_ms = new_deadline;
+            s.holds.insert(h.id.clone(), h.clone());
+            events.push(event(EventKind::Extended, &h, &h.seats));
+            Ok(h)
+        });
+        self.emit(events);
+        Ok(result)
+    }
+
+    pub(crate) async fn release(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        user: &str,
+    ) -> Result<Result<Hold, Refusal>, StoreError> {
+        let mut events = Vec::new();
+        let result = self.with(show_id, |s| {
+            if s.holds.get(hold_id).is_none_or(|h| h.user != user) {
+                return Err(Refusal::NotFound);
+            }
+            let hold = s.remove(hold_id).ok_or(Refusal::NotFound)?;
+            events.push(event(EventKind::Released, &hold, &hold.seats));
+            Ok(hold)
+        });
+        self.emit(events);
+        Ok(result)
+    }
+
+    pub(crate) async fn get(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+    ) -> Result<Option<Hold>, StoreError> {
+        Ok(self.with(show_id, |s| s.holds.get(hold_id).cloned()))
+    }
+
+    pub(crate) async fn check_confirm(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        token: i64,
+    ) -> Result<Result<Hold, Refusal>, StoreError> {
+        let now = now_ms();
+        Ok(self.with(show_id, |s| {
+            let hold = s.holds.get(hold_id).ok_or(Refusal::NotFound)?;
+            if hold.token != token {
+                Err(Refusal::StaleToken)
+            } else if hold.expires_ms <= now {
+                Err(Refusal::Expired)
+            } else {
+                Ok(hold.clone())
+            }
+        }))
+    }
+
+    pub(crate) async fn finalize(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        seats: &[u32],
+    ) -> Result<(), StoreError> {
+        let ev = self.with(show_id, |s| {
+            let hold = s.remove(hold_id);
+            for i in seats {
+                set_bit(&mut s.sold, *i, true);
+            }
+            SeatEvent {
+                kind: EventKind::Sold,
+                show_id: show_id.to_owned(),
+                hold_id: hold_id.to_owned(),
+                user: hold.as_ref().map(|h| h.user.clone()).unwrap_or_default(),
+                token: hold.as_ref().map(|h| h.token).unwrap_or_default(),
+                expires_ms: hold.as_ref().map(|h| h.expires_ms).unwrap_or_default(),
+                seats: seats.to_vec(),
+            }
+        });
+        self.emit(vec![ev]);
+        Ok(())
+    }
+
+    pub(crate) async fn seat_states(
+        &self,
+        show_id: &str,
+        user: Option<&str>,
+    ) -> Result<Option<SeatStates>, StoreError> {
+        Ok(self.with(show_id, |s| {
+            s.loaded.then(|| SeatStates {
+                held: s.held.clone(),
+                sold: s.sold.clone(),
+                mine: user
+                    .and_then(|u| s.users.get(u))
+                    .and_then(|id| s.holds.get(id))
+                    .cloned(),
+            })
+        }))
+    }
+
+    pub(crate) async fn sweep(&self) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let mut events = Vec::new();
+        {
+            let mut shows = self.shows.lock().unwrap_or_else(|e| e.into_inner());
+            for s in shows.values_mut() {
+                while let Some((deadline, id)) = s.deadlines.first().cloned() {
+                    if deadline > now {
+                        break;
+                    }
+                    s.deadlines.pop_first();
+                    if let Some(h) = s.remove(&id) {
+                        events.push(event(EventKind::Expired, &h, &h.seats));
+                    }
+                }
+            }
+        }
+        let n = events.len();
+        self.emit(events);
+        Ok(n)
+    }
+}

@@ -1,0 +1,247 @@
+//! Seating's storage.
+//!
+//! - The hold store ([`HoldStore`]): ONE contract, two implementations: [`redis::RedisHoldStore`]
+//!   (production: Lua scripts run by EVALSHA, every key of a show under the hash tag
+//!   `seat:{<show>}:`, events on the show's channel fanned out through one pattern subscription)
+//!   and [`memory::MemoryHoldStore`] (`marquee up`: the same semantics in the process). The
+//!   contract test suite in `tests/tests/seating_store.rs` runs over both.
+//! - [`db`]: the database (sold seats with their unique key on (show, seat), allocations).
+
+pub mod db;
+mod hub;
+pub mod memory;
+pub mod migration;
+pub mod redis;
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{Hold, SeatEvent, SeatStates};
+
+pub use hub::Hub;
+
+/// A hold to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHold {
+    /// The show.
+    pub show_id: String,
+    /// The new hold's id (see [`crate::domain::hold_id`]).
+    pub hold_id: String,
+    /// The holder.
+    pub user: String,
+    /// Seat indexes, distinct.
+    pub seats: Vec<u32>,
+    /// Time to live, milliseconds.
+    pub ttl_ms: u64,
+    /// Hard maximum lifetime, milliseconds.
+    pub max_lifetime_ms: u64,
+    /// The client's idempotency key, if any.
+    pub request_id: Option<String>,
+    /// A fingerprint of the request's parameters.
+    pub fingerprint: String,
+}
+
+/// What a hold attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// Held.
+    Held(Hold),
+    /// The request id was seen with the same parameters: the first result.
+    Replayed(Hold),
+    /// Some seats are held by others or sold: nothing was held.
+    Taken(Vec<u32>),
+    /// The request id was seen with other parameters.
+    Mismatch,
+    /// The show's sold seats are not loaded into the store: load them and try again.
+    NotLoaded,
+}
+
+/// Why a hold operation was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such hold (or not the caller's).
+    NotFound,
+    /// The fencing token is not the hold's.
+    StaleToken,
+    /// The deadline passed.
+    Expired,
+}
+
+impl Refusal {
+    fn parse(code: &str) -> Option<Refusal> {
+        match code {
+            "HOLD_NOT_FOUND" => Some(Refusal::NotFound),
+            "STALE_TOKEN" => Some(Refusal::StaleToken),
+            "HOLD_EXPIRED" => Some(Refusal::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// A hold store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis did not answer.
+    #[error("redis unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Redis answered something unexpected.
+    #[error("unexpected hold store reply: {0}")]
+    Corrupt(String),
+}
+
+/// The hold store: Redis or in-process, with the same contract.
+#[derive(Clone)]
+pub enum HoldStore {
+    /// Redis (production, several instances).
+    Redis(redis::RedisHoldStore),
+    /// In the process (`marquee up`, one instance).
+    Memory(memory::MemoryHoldStore),
+}
+
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            HoldStore::Redis($s) => $e,
+            HoldStore::Memory($s) => $e,
+        }
+    };
+}
+
+impl HoldStore {
+    /// Marks `seats` of a show sold and the show as loaded.
+    pub async fn load_sold(&self, show_id: &str, seats: &[u32]) -> Result<(), StoreError> {
+        each!(self, s => s.load_sold(show_id, seats).await)
+    }
+
+    /// Holds seats (see [`HoldOutcome`]).
+    pub async fn hold(&self, new: &NewHold) -> Result<HoldOutcome, StoreError> {
+        each!(self, s => s.hold(new).await)
+    }
+
+    /// Extends `user`'s hold to now + `extension_ms`, capped at its maximum.
+    pub async fn extend(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        user: &str,
+        extension_ms: u64,
+    ) -> Result<Result<Hold, Refusal>, StoreError> {
+        each!(self, s => s.extend(show_id, hold_id, user, extension_ms).await)
+    }
+
+    /// Releases `user`'s hold.
+    pub async fn release(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        user: &str,
+    ) -> Result<Result<Hold, Refusal>, StoreError> {
+        each!(self, s => s.release(show_id, hold_id, user).await)
+    }
+
+    /// A hold, whoever holds it.
+    pub async fn get(&self, show_id: &str, hold_id: &str) -> Result<Option<Hold>, StoreError> {
+        each!(self, s => s.get(show_id, hold_id).await)
+    }
+
+    /// Whether a hold can be confirmed with `token` now.
+    pub async fn check_confirm(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        token: i64,
+    ) -> Result<Result<Hold, Refusal>, StoreError> {
+        each!(self, s => s.check_confirm(show_id, hold_id, token).await)
+    }
+
+    /// Marks `seats` sold and ends the hold (after the database committed the sale).
+    pub async fn finalize(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        seats: &[u32],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.finalize(show_id, hold_id, seats).await)
+    }
+
+    /// The live seat states of a show for `user`; `None` when the show is not loaded.
+    pub async fn seat_states(
+        &self,
+        show_id: &str,
+        user: Option<&str>,
+    ) -> Result<Option<SeatStates>, StoreError> {
+        each!(self, s => s.seat_states(show_id, user).await)
+    }
+
+    /// Expires every hold past its deadline (one sweep). Returns how many expired here.
+    pub async fn sweep(&self) -> Result<usize, StoreError> {
+        each!(self, s => s.sweep().await)
+    }
+
+    /// Events of a show, as they happen (on every instance).
+    pub fn subscribe(&self, show_id: &str) -> broadcast::Receiver<Arc<SeatEvent>> {
+        each!(self, s => s.hub().subscribe(show_id))
+    }
+
+    /// Changes each time the store may have lost data (a Redis reconnection).
+    pub fn reconnections(&self) -> watch::Receiver<u64> {
+        each!(self, s => s.reconnections())
+    }
+
+    /// True while the store answers.
+    pub async fn ping(&self) -> bool {
+        each!(self, s => s.ping().await)
+    }
+
+    /// Starts the background work (sweeper; for Redis the event subscription) until `stop`.
+    pub async fn start(&self, sweep_every: std::time::Duration, stop: CancellationToken) {
+        let store = self.clone();
+        let stop2 = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(sweep_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop2.cancelled() => return,
+                }
+                if let Err(error) = store.sweep().await {
+                    tracing::warn!(%error, "hold sweep failed");
+                }
+            }
+        });
+        if let HoldStore::Redis(r) = self {
+            r.start_subscriber(stop).await;
+        }
+    }
+}
+
+/// Parses the hold form the scripts return: `id|token|deadline|created|max|seats`.
+pub(crate) fn parse_hold(show_id: &str, user: &str, text: &str) -> Result<Hold, StoreError> {
+    let bad = || StoreError::Corrupt(format!("hold {text:?}"));
+    let mut p = text.splitn(6, '|');
+    let id = p.next().ok_or_else(bad)?.to_owned();
+    let num = |v: Option<&str>| -> Result<i64, StoreError> {
+        let v = v.ok_or_else(bad)?;
+        v.parse::<i64>()
+            .or_else(|_| v.parse::<f64>().map(|f| f as i64))
+            .map_err(|_| bad())
+    };
+    let token = num(p.next())?;
+    let expires_ms = num(p.next())?;
+    let created_ms = num(p.next())?;
+    let max_expires_ms = num(p.next())?;
+    let seats = crate::domain::parse_seats(p.next().ok_or_else(bad)?).ok_or_else(bad)?;
+    Ok(Hold {
+        id,
+        show_id: show_id.to_owned(),
+        user: user.to_owned(),
+        seats,
+        token,
+        expires_ms,
+        created_ms,
+        max_expires_ms,
+    })
+}

@@ -1,0 +1,501 @@
+//! The Redis hold store.
+//!
+//! Every key of a show lives under `<prefix>seat:{<show>}:` (one hash tag, so each script touches
+//! one slot and runs unchanged on Redis Cluster):
+//!
+//! | key | what |
+//! | --- | --- |
+//! | `loaded` | marker: the show's sold seats were loaded from the database |
+//! | `held`, `sold` | bitmaps by seat index |
+//! | `fence` | the fencing counter, incremented by every hold |
+//! | `exp` | sorted set of hold id by deadline (Unix ms from Redis `TIME`) |
+//! | `h:<hold>` | the hold: user, seats, token, deadline, created, max deadline |
+//! | `u:<user>` | the user's active hold on the show |
+//! | `rid:<user>:<request id>` | idempotency record of a HoldSeats, as long as the hold's TTL |
+//! | `ev` | the pub/sub channel of the show's events |
+//!
+//! Outside the hash tags, `<prefix>seat:due` indexes shows by their earliest deadline; every
+//! instance's sweeper reads it and runs the per-show expire script, whose atomicity makes exactly
+//! one instance expire (and announce) each hold. Scripts are loaded once and run with EVALSHA,
+//! reloaded on NOSCRIPT.
+
+use std::{sync::Arc, time::Duration};
+
+use fred::{
+    clients::SubscriberClient,
+    prelude::{Client, ClientLike, EventInterface, PubsubInterface},
+    types::{Builder, Value, scripts::Script},
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError, parse_hold};
+use crate::domain::{SeatEvent, SeatStates, parse_seats};
+
+struct Scripts {
+    hold: Script,
+    extend: Script,
+    release: Script,
+    get: Script,
+    check: Script,
+    finalize: Script,
+    map: Script,
+    load: Script,
+    expire: Script,
+    next: Script,
+    due: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            hold: Script::from_lua(include_str!("lua/hold.lua")),
+            extend: Script::from_lua(include_str!("lua/extend.lua")),
+            release: Script::from_lua(include_str!("lua/release.lua")),
+            get: Script::from_lua(include_str!("lua/get.lua")),
+            check: Script::from_lua(include_str!("lua/check.lua")),
+            finalize: Script::from_lua(include_str!("lua/finalize.lua")),
+            map: Script::from_lua(include_str!("lua/map.lua")),
+            load: Script::from_lua(include_str!("lua/load.lua")),
+            expire: Script::from_lua(include_str!("lua/expire.lua")),
+            next: Script::from_lua(include_str!("lua/next.lua")),
+            due: Script::from_lua(include_str!("lua/due.lua")),
+        }
+    }
+
+    fn all(&self) -> [&Script; 11] {
+        [
+            &self.hold,
+            &self.extend,
+            &self.release,
+            &self.get,
+            &self.check,
+            &self.finalize,
+            &self.map,
+            &self.load,
+            &self.expire,
+            &self.next,
+            &self.due,
+        ]
+    }
+}
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct RedisHoldStore {
+    client: Client,
+    prefix: Arc<str>,
+    scripts: Arc<Scripts>,
+    hub: Hub,
+    reconnections: Arc<watch::Sender<u64>>,
+}
+
+fn unavailable(e: fred::error::Error) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().map(|s| s.into_owned()).unwrap_or_default()
+}
+
+fn reply(v: Value) -> (String, Vec<Value>) {
+    let mut items = v.into_array().into_iter();
+    let head = items.next().map(|v| text(&v)).unwrap_or_default();
+    (head, items.collect())
+}
+
+impl RedisHoldStore {
+    /// A store on `client` whose keys start with `prefix`; loads the scripts.
+    pub async fn new(client: Client, prefix: &str) -> Result<Self, StoreError> {
+        let scripts = Scripts::new();
+        for s in scripts.all() {
+            s.load(&client).await.map_err(unavailable)?;
+        }
+        Ok(Self {
+            client,
+            prefix: prefix.into(),
+            scripts: Arc::new(scripts),
+            hub: Hub::default(),
+            reconnections: Arc::new(watch::channel(0).0),
+        })
+    }
+
+    /// The Redis client (benchmarks run the scripts directly).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn base(&self, show: &str) -> String {
+        format!("{}seat:{{{show}}}:", self.prefix)
+    }
+
+    fn due_key(&self) -> String {
+        format!("{}seat:due", self.prefix)
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    pub(crate) fn reconnections(&self) -> watch::Receiver<u64> {
+        self.reconnections.subscribe()
+    }
+
+    pub(crate) async fn ping(&self) -> bool {
+        marquee_platform::redis::ping(&self.client).await
+    }
+
+    async fn run(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Value, StoreError> {
+        script
+            .evalsha_with_reload::<Value, _, _>(&self.client, keys, args)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The arguments of the hold script for `new` (public for the benchmark's raw EVALSHA loop).
+    pub fn hold_call(&self, new: &NewHold) -> (Vec<String>, Vec<String>) {
+        let b = self.base(&new.show_id);
+        let rid = new.request_id.clone().unwrap_or_default();
+        let keys = vec![
+            format!("{b}loaded"),
+            format!("{b}held"),
+            format!("{b}sold"),
+            format!("{b}exp"),
+            format!("{b}fence"),
+            format!("{b}u:{}", new.user),
+            format!("{b}rid:{}:{rid}", new.user),
+        ];
+        let mut args = vec![
+            b,
+            new.hold_id.clone(),
+            new.user.clone(),
+            new.ttl_ms.to_string(),
+            new.max_lifetime_ms.to_string(),
+            rid,
+            new.fingerprint.clone(),
+        ];
+        args.extend(new.seats.iter().map(u32::to_string));
+        (keys, args)
+    }
+
+    /// Runs the hold script alone, with nothing around it (the benchmark's raw EVALSHA figure).
+    pub async fn raw_hold(&self, new: &NewHold) -> Result<Value, StoreError> {
+        let (keys, args) = self.hold_call(new);
+        self.run(&self.scripts.hold, keys, args).await
+    }
+
+    pub(crate) async fn load_sold(&self, show_id: &str, seats: &[u32]) -> Result<(), StoreError> {
+        let b = self.base(show_id);
+        self.run(
+            &self.scripts.load,
+            vec![format!("{b}loaded"), format!("{b}sold")],
+            seats.iter().map(u32::to_string).collect(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn hold(&self, new: &NewHold) -> Result<HoldOutcome, StoreError> {
+        let (keys, args) = self.hold_call(new);
+        let (head, rest) = reply(self.run(&self.scripts.hold, keys, args).await?);
+        let arg = rest.first().map(text).unwrap_or_default();
+        Ok(match head.as_str() {
+            "NOT_LOADED" => HoldOutcome::NotLoaded,
+            "MISMATCH" => HoldOutcome::Mismatch,
+            "TAKEN" => HoldOutcome::Taken(
+                parse_seats(&arg).ok_or_else(|| StoreError::Corrupt(arg.clone()))?,
+            ),
+            "REPLAY" => HoldOutcome::Replayed(parse_hold(&new.show_id, &new.user, &arg)?),
+            "HELD" => {
+                let hold = parse_hold(&new.show_id, &new.user, &arg)?;
+                self.run(
+                    &self.scripts.due,
+                    vec![self.due_key()],
+                    vec![
+                        "lower".into(),
+                        new.show_id.clone(),
+                        hold.expires_ms.to_string(),
+                    ],
+                )
+                .await?;
+                HoldOutcome::Held(hold)
+            }
+            other => return Err(StoreError::Corrupt(other.to_owned())),
+        })
+    }
+
+    fn hold_reply(
+        &self,
+        show_id: &str,
+        user: Option<&str>,
+        v: Value,
+    ) -> Result<Result<Hold, Refusal>, StoreError> {
+        let (head, rest) = reply(v);
+        if let Some(r) = Refusal::parse(&head) {
+            return Ok(Err(r));
+        }
+        if head != "OK" {
+            return Err(StoreError::Corrupt(head));
+        }
+        let body = rest.first().map(text).unwrap_or_default();
+        let owner = user
+            .map(str::to_owned)
+            .unwrap_or_else(|| rest.get(1).map(text).unwrap_or_default());
+        Ok(Ok(parse_hold(show_id, &owner, &body)?))
+    }
+
+    pub(crate) async fn extend(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        user: &str,
+        extension_ms: u64,
+    ) -> Result<Result<Hold, Refusal>, StoreError> {
+        let b = self.base(show_id);
+        let v = self
+            .run(
+                &self.scripts.extend,
+                vec![format!("{b}exp"), format!("{b}h:{hold_id}")],
+                vec![
+                    b,
+                    hold_id.to_owned(),
+                    user.to_owned(),
+                    extension_ms.to_string(),
+                ],
+            )
+            .await?;
+        self.hold_reply(show_id, Some(user), v)
+    }
+
+    pub(crate) async fn release(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        user: &str,
+    ) -> Result<Result<Hold, Refusal>, StoreError> {
+        let b = self.base(show_id);
+        let v = self
+            .run(
+                &self.scripts.release,
+                vec![
+                    format!("{b}held"),
+                    format!("{b}exp"),
+                    format!("{b}u:{user}"),
+                    format!("{b}h:{hold_id}"),
+                ],
+                vec![b, hold_id.to_owned(), user.to_owned()],
+            )
+            .await?;
+        self.hold_reply(show_id, Some(user), v)
+    }
+
+    pub(crate) async fn get(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+    ) -> Result<Option<Hold>, StoreError> {
+        let b = self.base(show_id);
+        let v = self
+            .run(
+                &self.scripts.get,
+                vec![format!("{b}h:{hold_id}")],
+                vec![hold_id.to_owned()],
+            )
+            .await?;
+        Ok(self.hold_reply(show_id, None, v)?.ok())
+    }
+
+    pub(crate) async fn check_confirm(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        token: i64,
+    ) -> Result<Result<Hold, Refusal>, StoreError> {
+        let b = self.base(show_id);
+        let v = self
+            .run(
+                &self.scripts.check,
+                vec![format!("{b}h:{hold_id}")],
+                vec![hold_id.to_owned(), token.to_string()],
+            )
+            .await?;
+        self.hold_reply(show_id, None, v)
+    }
+
+    pub(crate) async fn finalize(
+        &self,
+        show_id: &str,
+        hold_id: &str,
+        seats: &[u32],
+    ) -> Result<(), StoreError> {
+        let b = self.base(show_id);
+        let mut args = vec![b.clone(), hold_id.to_owned()];
+        args.extend(seats.iter().map(u32::to_string));
+        self.run(
+            &self.scripts.finalize,
+            vec![
+                format!("{b}held"),
+                format!("{b}sold"),
+                format!("{b}exp"),
+                format!("{b}h:{hold_id}"),
+            ],
+            args,
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn seat_states(
+        &self,
+        show_id: &str,
+        user: Option<&str>,
+    ) -> Result<Option<SeatStates>, StoreError> {
+        let b = self.base(show_id);
+        let v = self
+            .run(
+                &self.scripts.map,
+                vec![
+                    format!("{b}loaded"),
+                    format!("{b}held"),
+                    format!("{b}sold"),
+                    format!("{b}u:{}", user.unwrap_or("")),
+                ],
+                vec![b],
+            )
+            .await?;
+        let (head, rest) = reply(v);
+        if head == "NOT_LOADED" {
+            return Ok(None);
+        }
+        let bytes = |i: usize| {
+            rest.get(i)
+                .and_then(|v| v.as_bytes().map(<[u8]>::to_vec))
+                .unwrap_or_default()
+        };
+        let mine = rest.get(2).map(text).unwrap_or_default();
+        let mine = match (mine.is_empty(), user) {
+            (false, Some(u)) => Some(parse_hold(show_id, u, &mine)?),
+            _ => None,
+        };
+        Ok(Some(SeatStates {
+            held: bytes(0),
+            sold: bytes(1),
+            mine,
+        }))
+    }
+
+    pub(crate) async fn sweep(&self) -> Result<usize, StoreError> {
+        let due = self
+            .run(
+                &self.scripts.due,
+                vec![self.due_key()],
+                vec!["scan".into(), "100".into()],
+            )
+            .await?;
+        let mut expired = 0;
+        for show in due.into_array().iter().map(text) {
+            let b = self.base(&show);
+            let (n, next) = {
+                let v = self
+                    .run(
+                        &self.scripts.expire,
+                        vec![format!("{b}held"), format!("{b}exp")],
+                        vec![b.clone(), "500".into()],
+                    )
+                    .await?
+                    .into_array();
+                let n = v.first().and_then(Value::as_i64).unwrap_or(0);
+                (n, v.get(1).map(text).unwrap_or_else(|| "-1".into()))
+            };
+            expired += n as usize;
+            let next = next.parse::<f64>().unwrap_or(-1.0) as i64;
+            self.run(
+                &self.scripts.due,
+                vec![self.due_key()],
+                vec!["set".into(), show.clone(), next.to_string()],
+            )
+            .await?;
+            // A hold made between the expire script and the line above may have had its
+            // deadline overwritten: read the show's earliest deadline again and lower to it.
+            let now_next = self
+                .run(&self.scripts.next, vec![format!("{b}exp")], vec![])
+                .await?;
+            let now_next = text(&now_next).parse::<f64>().unwrap_or(-1.0) as i64;
+            if now_next >= 0 {
+                self.run(
+                    &self.scripts.due,
+                    vec![self.due_key()],
+                    vec!["lower".into(), show.clone(), now_next.to_string()],
+                )
+                .await?;
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Subscribes to every show's channel with one pattern subscription and fans the events out
+    /// to this instance's watchers; bumps [`Self::reconnections`] on every reconnection.
+    pub(crate) async fn start_subscriber(&self, stop: CancellationToken) {
+        let subscriber: SubscriberClient = match Builder::from_config(self.client.client_config())
+            .set_policy(fred::prelude::ReconnectPolicy::new_exponential(
+                0, 100, 2_000, 2,
+            ))
+            .build_subscriber_client()
+        {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::error!(%error, "cannot build the redis subscriber");
+                return;
+            }
+        };
+        let pattern = format!("{}seat:*:ev", self.prefix);
+        let head = format!("{}seat:{{", self.prefix);
+        let hub = self.hub.clone();
+        let mut messages = subscriber.message_rx();
+        let mut reconnects = self.client.reconnect_rx();
+        let mut sub_reconnects = subscriber.reconnect_rx();
+        let counter = self.reconnections.clone();
+        let init = async {
+            subscriber.init().await?;
+            subscriber.psubscribe(pattern.clone()).await
+        };
+        if let Err(error) = init.await {
+            tracing::error!(%error, "cannot subscribe to seat events");
+        }
+        let manager = subscriber.manage_subscriptions();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    m = messages.recv() => match m {
+                        Ok(m) => {
+                            let channel: &str = &m.channel;
+                            let Some(show) = channel
+                                .strip_prefix(head.as_str())
+                                .and_then(|c| c.strip_suffix("}:ev"))
+                            else { continue };
+                            if let Some(ev) = SeatEvent::decode(show, &text(&m.value)) {
+                                hub.publish(ev);
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "seat event subscriber fell behind");
+                            counter.send_modify(|c| *c += 1);
+                        }
+                        Err(_) => break,
+                    },
+                    r = reconnects.recv() => if r.is_ok() { counter.send_modify(|c| *c += 1) },
+                    r = sub_reconnects.recv() => if r.is_ok() { counter.send_modify(|c| *c += 1) },
+                }
+            }
+            manager.abort();
+            let _ = subscriber.quit().await;
+        });
+        let _ = Duration::ZERO;
+    }
+}

@@ -1,0 +1,846 @@
+//! Seating end to end: real servers, generated clients, SQLite + in-process holds and
+//! PostgreSQL + Redis.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestApp, authed, rid, token};
+use marquee_platform::auth::Role;
+use marquee_proto::{
+    catalog::v1 as cat,
+    seating::v1::{
+        self as pb, seating_admin_service_client::SeatingAdminServiceClient,
+        seating_service_client::SeatingServiceClient,
+    },
+};
+use tokio_stream::StreamExt as _;
+use tonic::{Code, transport::Channel};
+
+type Client = SeatingServiceClient<Channel>;
+
+async fn client(app: &TestApp) -> Client {
+    SeatingServiceClient::new(app.channel().await)
+}
+
+fn customer(name: &str) -> String {
+    token(name, &[Role::Customer])
+}
+
+/// Schedules a show of the venue `days` from now (negative: in the past).
+async fn show(app: &TestApp, v: &common::Venue, offset_secs: i64) -> cat::Show {
+    let mut admin = app.admin().await;
+    admin
+        .schedule_show(common::schedule(v, common::now() + offset_secs))
+        .await
+        .expect("schedule")
+        .into_inner()
+        .show
+        .expect("show")
+}
+
+fn explicit(show_id: &str, seats: &[&str]) -> pb::HoldSeatsRequest {
+    pb::HoldSeatsRequest {
+        request_id: rid(),
+        show_id: show_id.to_owned(),
+        selection: Some(pb::hold_seats_request::Selection::Seats(
+            pb::SeatSelection {
+                seat_ids: seats.iter().map(|s| (*s).to_owned()).collect(),
+            },
+        )),
+    }
+}
+
+async fn hold(
+    c: &mut Client,
+    who: &str,
+    show_id: &str,
+    seats: &[&str],
+) -> Result<pb::Hold, tonic::Status> {
+    c.hold_seats(authed(who, explicit(show_id, seats)))
+        .await
+        .map(|r| r.into_inner().hold.expect("hold"))
+}
+
+async fn seat_map(
+    c: &mut Client,
+    who: Option<&str>,
+    show_id: &str,
+) -> Vec<(String, pb::SeatState)> {
+    let req = pb::GetSeatMapRequest {
+        show_id: show_id.to_owned(),
+    };
+    let resp = match who {
+        Some(t) => c.get_seat_map(authed(t, req)).await,
+        None => c.get_seat_map(req).await,
+    };
+    resp.expect("seat map")
+        .into_inner()
+        .seat_map
+        .expect("map")
+        .seats
+        .into_iter()
+        .map(|s| (s.seat_id.clone(), s.state()))
+        .collect()
+}
+
+fn state_of(map: &[(String, pb::SeatState)], seat: &str) -> pb::SeatState {
+    map.iter()
+        .find(|(s, _)| s == seat)
+        .map(|(_, st)| *st)
+        .expect("seat")
+}
+
+async fn confirm(
+    c: &mut Client,
+    h: &pb::Hold,
+    token_value: i64,
+    booking: &str,
+) -> Result<pb::ConfirmHoldResponse, tonic::Status> {
+    c.confirm_hold(authed(
+        &token("booking", &[Role::Service]),
+        pb::ConfirmHoldRequest {
+            hold_id: h.hold_id.clone(),
+            fencing_token: token_value,
+            booking_reference: booking.to_owned(),
+        },
+    ))
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn holds_seat_maps_and_confirms(app: TestApp) {
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let (alice, bob) = (customer("alice"), customer("bob"));
+
+    let map = seat_map(&mut c, None, &s.id).await;
+    assert_eq!(map.len(), 10);
+    assert!(map.iter().all(|(_, st)| *st == pb::SeatState::Available));
+
+    let a = hold(&mut c, &alice, &s.id, &["A-1", "A-2"])
+        .await
+        .expect("alice holds");
+    assert_eq!(a.seat_ids, vec!["A-1", "A-2"]);
+    assert!(a.fencing_token > 0);
+    assert_eq!(
+        state_of(&seat_map(&mut c, Some(&alice), &s.id).await, "A-1"),
+        pb::SeatState::HeldByYou
+    );
+    assert_eq!(
+        state_of(&seat_map(&mut c, Some(&bob), &s.id).await, "A-1"),
+        pb::SeatState::Held
+    );
+
+    // Prices and categories travel with the seats.
+    let full = c
+        .get_seat_map(pb::GetSeatMapRequest {
+            show_id: s.id.clone(),
+        })
+        .await
+        .expect("map")
+        .into_inner()
+        .seat_map
+        .expect("map");
+    let a1 = full.seats.iter().find(|x| x.seat_id == "A-1").expect("A-1");
+    assert_eq!(a1.category_code, "PRIME");
+    assert_eq!(a1.price.as_ref().map(|m| m.amount_minor), Some(35_000));
+
+    // Taken seats: all or nothing.
+    let err = hold(&mut c, &bob, &s.id, &["A-2", "A-3"])
+        .await
+        .expect_err("taken");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(common::reason(&err), "SEAT_TAKEN");
+    assert_eq!(
+        state_of(&seat_map(&mut c, Some(&bob), &s.id).await, "A-3"),
+        pb::SeatState::Available
+    );
+
+    // Best available: adjacent seats of the category.
+    let best = c
+        .hold_seats(authed(
+            &bob,
+            pb::HoldSeatsRequest {
+                request_id: rid(),
+                show_id: s.id.clone(),
+                selection: Some(pb::hold_seats_request::Selection::BestAvailable(
+                    pb::BestAvailable {
+                        count: 2,
+                        category_code: "CLASSIC".into(),
+                    },
+                )),
+            },
+        ))
+        .await
+        .expect("best")
+        .into_inner()
+        .hold
+        .expect("hold");
+    assert_eq!(best.seat_ids.len(), 2);
+    assert!(
+        best.seat_ids
+            .iter()
+            .all(|s| s.starts_with('B') || s.starts_with('C'))
+    );
+
+    // Idempotent under request_id.
+    let req = explicit(&s.id, &["A-3"]);
+    let carol = customer("carol");
+    let first = c
+        .hold_seats(authed(&carol, req.clone()))
+        .await
+        .expect("first")
+        .into_inner();
+    let again = c
+        .hold_seats(authed(&carol, req.clone()))
+        .await
+        .expect("again")
+        .into_inner();
+    assert_eq!(first, again);
+    let mut other = req.clone();
+    other.selection = explicit(&s.id, &["A-4"]).selection;
+    let err = c
+        .hold_seats(authed(&carol, other))
+        .await
+        .expect_err("mismatch");
+    assert_eq!(common::bad_fields(&err), vec!["request_id"]);
+
+    // Nobody else can extend, release, or watch a hold.
+    let err = c
+        .extend_hold(authed(
+            &bob,
+            pb::ExtendHoldRequest {
+                hold_id: a.hold_id.clone(),
+                extension: None,
+            },
+        ))
+        .await
+        .expect_err("not bob's");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = c
+        .release_hold(authed(
+            &bob,
+            pb::ReleaseHoldRequest {
+                hold_id: a.hold_id.clone(),
+            },
+        ))
+        .await
+        .expect_err("not bob's");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = c
+        .watch_hold(authed(
+            &bob,
+            pb::WatchHoldRequest {
+                hold_id: a.hold_id.clone(),
+            },
+        ))
+        .await
+        .expect_err("not bob's");
+    assert_eq!(err.code(), Code::NotFound);
+    let ext = c
+        .extend_hold(authed(
+            &alice,
+            pb::ExtendHoldRequest {
+                hold_id: a.hold_id.clone(),
+                extension: Some(prost_types::Duration {
+                    seconds: 1200,
+                    nanos: 0,
+                }),
+            },
+        ))
+        .await
+        .expect("extend")
+        .into_inner()
+        .hold
+        .expect("hold");
+    assert!(
+        ext.expire_time.as_ref().map(|t| t.seconds) > a.expire_time.as_ref().map(|t| t.seconds)
+    );
+
+    // Confirm: service role only, token checked, retry succeeds, seats sold.
+    let err = c
+        .confirm_hold(authed(
+            &alice,
+            pb::ConfirmHoldRequest {
+                hold_id: a.hold_id.clone(),
+                fencing_token: a.fencing_token,
+                booking_reference: "BK1".into(),
+            },
+        ))
+        .await
+        .expect_err("customers cannot confirm");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = confirm(&mut c, &a, a.fencing_token + 100, "BK1")
+        .await
+        .expect_err("stale");
+    assert_eq!(common::reason(&err), "STALE_TOKEN");
+    let done = confirm(&mut c, &a, a.fencing_token, "BK1")
+        .await
+        .expect("confirm");
+    assert_eq!(done.seat_ids, vec!["A-1", "A-2"]);
+    let retry = confirm(&mut c, &a, a.fencing_token, "BK1")
+        .await
+        .expect("retry");
+    assert_eq!(retry.seat_ids, done.seat_ids);
+    let err = confirm(&mut c, &a, a.fencing_token, "BK2")
+        .await
+        .expect_err("other booking");
+    assert_eq!(common::reason(&err), "HOLD_NOT_FOUND");
+    let map = seat_map(&mut c, Some(&bob), &s.id).await;
+    assert_eq!(state_of(&map, "A-1"), pb::SeatState::Sold);
+    let err = hold(&mut c, &bob, &s.id, &["A-1"]).await.expect_err("sold");
+    assert_eq!(common::reason(&err), "SEAT_TAKEN");
+
+    // Release frees the seats.
+    c.release_hold(authed(
+        &bob,
+        pb::ReleaseHoldRequest {
+            hold_id: best.hold_id.clone(),
+        },
+    ))
+    .await
+    .expect("release");
+    let map = seat_map(&mut c, None, &s.id).await;
+    assert!(
+        best.seat_ids
+            .iter()
+            .all(|x| state_of(&map, x) == pb::SeatState::Available)
+    );
+    app.stop().await;
+}
+
+async fn refuses_bad_input(app: TestApp) {
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let u = customer("dave");
+
+    let err = c
+        .hold_seats(explicit(&s.id, &["A-1"]))
+        .await
+        .expect_err("anonymous");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let err = hold(&mut c, &u, &s.id, &["Z-9"])
+        .await
+        .expect_err("unknown seat");
+    assert_eq!(common::bad_fields(&err), vec!["seats.seat_ids[0]"]);
+    let err = hold(&mut c, &u, &s.id, &["A-1", "A-1"])
+        .await
+        .expect_err("duplicate");
+    assert_eq!(common::bad_fields(&err), vec!["seats.seat_ids[1]"]);
+    let err = hold(&mut c, &u, &s.id, &[]).await.expect_err("empty");
+    assert_eq!(common::bad_fields(&err), vec!["seats.seat_ids"]);
+    let eleven = [
+        "A-1", "A-2", "A-3", "A-4", "B-1", "B-2", "B-3", "B-4", "C-1", "C-2", "A-1",
+    ];
+    let err = hold(&mut c, &u, &s.id, &eleven).await.expect_err("eleven");
+    assert!(common::bad_fields(&err).contains(&"seats.seat_ids".to_owned()));
+    let err = hold(&mut c, &u, "no-such-show", &["A-1"])
+        .await
+        .expect_err("unknown show");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = hold(&mut c, &u, "bad id!", &["A-1"])
+        .await
+        .expect_err("bad show id");
+    assert_eq!(err.code(), Code::NotFound);
+    let mut no_rid = explicit(&s.id, &["A-1"]);
+    no_rid.request_id.clear();
+    let err = c
+        .hold_seats(authed(&u, no_rid))
+        .await
+        .expect_err("request id");
+    assert_eq!(common::bad_fields(&err), vec!["request_id"]);
+    let mut none = explicit(&s.id, &["A-1"]);
+    none.selection = None;
+    let err = c.hold_seats(authed(&u, none)).await.expect_err("selection");
+    assert_eq!(common::bad_fields(&err), vec!["selection"]);
+    let best = |count, cat: &str| pb::HoldSeatsRequest {
+        request_id: rid(),
+        show_id: s.id.clone(),
+        selection: Some(pb::hold_seats_request::Selection::BestAvailable(
+            pb::BestAvailable {
+                count,
+                category_code: cat.into(),
+            },
+        )),
+    };
+    let err = c
+        .hold_seats(authed(&u, best(11, "PRIME")))
+        .await
+        .expect_err("count");
+    assert_eq!(common::bad_fields(&err), vec!["best_available.count"]);
+    let err = c
+        .hold_seats(authed(&u, best(2, "GOLD")))
+        .await
+        .expect_err("category");
+    assert_eq!(
+        common::bad_fields(&err),
+        vec!["best_available.category_code"]
+    );
+    let err = c
+        .hold_seats(authed(&u, best(5, "PRIME")))
+        .await
+        .expect_err("not enough");
+    assert_eq!(common::reason(&err), "NOT_ENOUGH_SEATS");
+    for bad in ["", "nope", "0123.x"] {
+        let err = c
+            .release_hold(authed(
+                &u,
+                pb::ReleaseHoldRequest {
+                    hold_id: bad.into(),
+                },
+            ))
+            .await
+            .expect_err("bad hold id");
+        assert_eq!(err.code(), Code::NotFound, "{bad}");
+    }
+
+    // A cancelled show and a show in the past cannot be held.
+    let cancelled = show(&app, &v, 3 * 86_400).await;
+    app.admin()
+        .await
+        .cancel_show(cat::CancelShowRequest {
+            request_id: rid(),
+            show_id: cancelled.id.clone(),
+            reason: "projector".into(),
+        })
+        .await
+        .expect("cancel");
+    // The show cache lives a few seconds: a fresh instance of the flow asks the catalog again.
+    let mut cancelled_refused = false;
+    for _ in 0..40 {
+        match hold(&mut c, &u, &cancelled.id, &["A-1"]).await {
+            Err(e) if common::reason(&e) == "SHOW_CANCELLED" => {
+                cancelled_refused = true;
+                break;
+            }
+            Ok(h) => {
+                c.release_hold(authed(&u, pb::ReleaseHoldRequest { hold_id: h.hold_id }))
+                    .await
+                    .expect("release");
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(cancelled_refused);
+    // A show that has started: the catalog schedules only future shows, so that rule is covered
+    // by the unit tests of `domain::rules`.
+    app.stop().await;
+}
+
+async fn allocation_limits_channels(app: TestApp) {
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let mut admin = SeatingAdminServiceClient::new(app.channel().await);
+    let set = pb::SetAllocationRequest {
+        request_id: rid(),
+        show_id: s.id.clone(),
+        allocations: vec![pb::ChannelSeats {
+            channel: pb::SalesChannel::BoxOffice as i32,
+            partner_id: String::new(),
+            seat_ids: vec!["C-1".into(), "C-2".into()],
+        }],
+    };
+    let err = admin
+        .set_allocation(authed(&customer("eve"), set.clone()))
+        .await
+        .expect_err("admin only");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    admin
+        .set_allocation(authed(&token("root", &[Role::Admin]), set))
+        .await
+        .expect("set");
+    let got = admin
+        .get_allocation(authed(
+            &token("root", &[Role::Admin]),
+            pb::GetAllocationRequest {
+                show_id: s.id.clone(),
+            },
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(got.allocations.len(), 1);
+    assert_eq!(got.allocations[0].seat_ids, vec!["C-1", "C-2"]);
+
+    let eve = customer("eve");
+    let map = seat_map(&mut c, Some(&eve), &s.id).await;
+    assert_eq!(state_of(&map, "C-1"), pb::SeatState::NotForSale);
+    let err = hold(&mut c, &eve, &s.id, &["C-1"])
+        .await
+        .expect_err("box office seat");
+    assert_eq!(common::reason(&err), "SEAT_NOT_FOR_SALE");
+    let staff = token("frank", &[Role::Staff]);
+    assert_eq!(
+        state_of(&seat_map(&mut c, Some(&staff), &s.id).await, "C-1"),
+        pb::SeatState::Available
+    );
+    assert_eq!(
+        state_of(&seat_map(&mut c, Some(&staff), &s.id).await, "A-1"),
+        pb::SeatState::NotForSale
+    );
+    hold(&mut c, &staff, &s.id, &["C-1", "C-2"])
+        .await
+        .expect("staff holds box office seats");
+    app.stop().await;
+}
+
+async fn streams_tell_watchers(app: TestApp) {
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let (alice, bob) = (customer("alice"), customer("bob"));
+    let mut seats = c
+        .watch_seats(authed(
+            &bob,
+            pb::WatchSeatsRequest {
+                show_id: s.id.clone(),
+            },
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = seats.next().await.expect("snapshot").expect("ok");
+    assert!(matches!(
+        first.event,
+        Some(pb::watch_seats_response::Event::Snapshot(_))
+    ));
+
+    let a = hold(&mut c, &alice, &s.id, &["B-1"]).await.expect("hold");
+    let mut watch = c
+        .watch_hold(authed(
+            &alice,
+            pb::WatchHoldRequest {
+                hold_id: a.hold_id.clone(),
+            },
+        ))
+        .await
+        .expect("watch hold")
+        .into_inner();
+    let kind = |m: pb::WatchHoldResponse| m.kind();
+    assert_eq!(
+        kind(watch.next().await.expect("msg").expect("ok")),
+        pb::HoldEventKind::Active
+    );
+    c.extend_hold(authed(
+        &alice,
+        pb::ExtendHoldRequest {
+            hold_id: a.hold_id.clone(),
+            extension: None,
+        },
+    ))
+    .await
+    .expect("extend");
+    c.release_hold(authed(
+        &alice,
+        pb::ReleaseHoldRequest {
+            hold_id: a.hold_id.clone(),
+        },
+    ))
+    .await
+    .expect("release");
+    let mut kinds = Vec::new();
+    while let Some(m) = watch.next().await {
+        kinds.push(kind(m.expect("ok")));
+    }
+    // The extension may not move the deadline (it is already now + TTL): then there is no event.
+    assert_eq!(kinds.last(), Some(&pb::HoldEventKind::Released));
+
+    let change = |m: pb::WatchSeatsResponse| match m.event {
+        Some(pb::watch_seats_response::Event::Change(c)) => c,
+        other => panic!("expected a change, got {other:?}"),
+    };
+    let held = change(seats.next().await.expect("held").expect("ok"));
+    assert_eq!(held.cause(), pb::SeatChangeCause::Held);
+    assert_eq!(held.seats[0].seat_id, "B-1");
+    assert_eq!(held.seats[0].state(), pb::SeatState::Held);
+    let released = change(seats.next().await.expect("released").expect("ok"));
+    assert_eq!(released.cause(), pb::SeatChangeCause::Released);
+    assert_eq!(released.seats[0].state(), pb::SeatState::Available);
+    app.stop().await;
+}
+
+async fn expiry_reaches_watchers(app: TestApp) {
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let alice = customer("alice");
+    let mut seats = c
+        .watch_seats(pb::WatchSeatsRequest {
+            show_id: s.id.clone(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    seats.next().await.expect("snapshot").expect("ok");
+    let a = hold(&mut c, &alice, &s.id, &["A-4"]).await.expect("hold");
+    let mut watch = c
+        .watch_hold(authed(
+            &alice,
+            pb::WatchHoldRequest {
+                hold_id: a.hold_id.clone(),
+            },
+        ))
+        .await
+        .expect("watch hold")
+        .into_inner();
+    let mut kinds = Vec::new();
+    while let Some(m) = watch.next().await {
+        kinds.push(m.expect("ok").kind());
+    }
+    assert_eq!(
+        kinds,
+        vec![
+            pb::HoldEventKind::Active,
+            pb::HoldEventKind::ExpiringSoon,
+            pb::HoldEventKind::Expired
+        ]
+    );
+    let mut causes = Vec::new();
+    while causes.last() != Some(&pb::SeatChangeCause::Expired) {
+        if let Some(pb::watch_seats_response::Event::Change(ch)) =
+            seats.next().await.expect("msg").expect("ok").event
+        {
+            causes.push(ch.cause());
+        }
+    }
+    assert_eq!(
+        causes,
+        vec![pb::SeatChangeCause::Held, pb::SeatChangeCause::Expired]
+    );
+    let err = confirm(&mut c, &a, a.fencing_token, "LATE")
+        .await
+        .expect_err("expired");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(
+        state_of(&seat_map(&mut c, None, &s.id).await, "A-4"),
+        pb::SeatState::Available
+    );
+    app.stop().await;
+}
+
+fn short_holds() -> marquee_seating::SeatingConfig {
+    marquee_seating::SeatingConfig {
+        hold_ttl_ms: 1_500,
+        hold_max_lifetime_ms: 3_000,
+        expiring_soon_ms: 700,
+        hold_check_interval_ms: 200,
+        ..marquee_seating::SeatingConfig::default()
+    }
+}
+
+async fn spawn_short(name: &str, backend: Backend) -> Option<TestApp> {
+    TestApp::spawn_seating(name, backend, false, common::server_config(), short_holds()).await
+}
+
+on_both_backends!(
+    holds_seat_maps_and_confirms,
+    refuses_bad_input,
+    allocation_limits_channels,
+    streams_tell_watchers,
+);
+
+mod expiry {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        if let Some(app) = spawn_short("expiry::sqlite", Backend::Sqlite).await {
+            expiry_reaches_watchers(app).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(app) = spawn_short("expiry::postgres", Backend::Postgres).await {
+            expiry_reaches_watchers(app).await;
+        }
+    }
+}
+
+/// Two instances on one Redis: exactly one expires each hold, and watchers on both see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_expire_each_hold_once() {
+    let Some(app) = spawn_short("two_instances::postgres", Backend::Postgres).await else {
+        return;
+    };
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    // Once the first instance has migrated the database, a second one joins.
+    let other = app.sibling().await;
+    let mut c1 = client(&app).await;
+    let mut c2 = client(&other).await;
+    let alice = customer("alice");
+    let mut w1 = c1
+        .watch_seats(pb::WatchSeatsRequest {
+            show_id: s.id.clone(),
+        })
+        .await
+        .expect("w1")
+        .into_inner();
+    let mut w2 = c2
+        .watch_seats(pb::WatchSeatsRequest {
+            show_id: s.id.clone(),
+        })
+        .await
+        .expect("w2")
+        .into_inner();
+    w1.next().await.expect("snap").expect("ok");
+    w2.next().await.expect("snap").expect("ok");
+    let mut holds = Vec::new();
+    for (i, seat) in ["A-1", "A-2", "A-3"].iter().enumerate() {
+        let who = customer(&format!("user{i}"));
+        holds.push(
+            hold(
+                if i % 2 == 0 { &mut c1 } else { &mut c2 },
+                &who,
+                &s.id,
+                &[seat],
+            )
+            .await
+            .expect("hold"),
+        );
+    }
+    let mut hw = c2
+        .watch_hold(authed(
+            &customer("user0"),
+            pb::WatchHoldRequest {
+                hold_id: holds[0].hold_id.clone(),
+            },
+        ))
+        .await
+        .expect("watch hold")
+        .into_inner();
+    let mut last = None;
+    while let Some(m) = hw.next().await {
+        last = Some(m.expect("ok").kind());
+    }
+    assert_eq!(last, Some(pb::HoldEventKind::Expired));
+    // After the three expiries, a marker hold: each watcher must see exactly three EXPIRED
+    // changes before the marker's HELD (one per hold: a second expiry would show up here).
+    let marker = hold(&mut c1, &alice, &s.id, &["B-4"])
+        .await
+        .expect("marker");
+    for w in [&mut w1, &mut w2] {
+        let mut expired = 0;
+        loop {
+            let Some(pb::watch_seats_response::Event::Change(ch)) =
+                w.next().await.expect("msg").expect("ok").event
+            else {
+                continue;
+            };
+            match ch.cause() {
+                pb::SeatChangeCause::Expired => expired += 1,
+                pb::SeatChangeCause::Held if ch.seats[0].seat_id == "B-4" => break,
+                _ => {}
+            }
+        }
+        assert_eq!(expired, 3);
+    }
+    let _ = marker;
+    other.stop().await;
+    app.stop().await;
+}
+
+/// Redis loses this deployment's data mid-test: holds are lost (LOST on WatchHold), sold seats
+/// come back from the database, nothing is sold twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_data_loss_keeps_sold_seats() {
+    let cfg = marquee_seating::SeatingConfig {
+        hold_check_interval_ms: 200,
+        ..marquee_seating::SeatingConfig::default()
+    };
+    let Some(app) = TestApp::spawn_seating(
+        "data_loss::postgres",
+        Backend::Postgres,
+        false,
+        common::server_config(),
+        cfg,
+    )
+    .await
+    else {
+        return;
+    };
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let (alice, bob, carol) = (customer("alice"), customer("bob"), customer("carol"));
+    let sold = hold(&mut c, &bob, &s.id, &["A-1", "A-2"])
+        .await
+        .expect("bob");
+    confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
+        .await
+        .expect("sold");
+    let lost = hold(&mut c, &alice, &s.id, &["B-1"]).await.expect("alice");
+    let mut watch = c
+        .watch_hold(authed(
+            &alice,
+            pb::WatchHoldRequest {
+                hold_id: lost.hold_id.clone(),
+            },
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    assert_eq!(
+        watch.next().await.expect("msg").expect("ok").kind(),
+        pb::HoldEventKind::Active
+    );
+
+    // Every key of this deployment goes (what FLUSHALL does to it, without disturbing the other
+    // tests that share this Redis).
+    let ext = app.external.as_ref().expect("external");
+    let redis = marquee_platform::redis::connect(&ext.redis_url)
+        .await
+        .expect("redis");
+    {
+        use fred::prelude::{ClientLike, KeysInterface};
+        let mut cursor = "0".to_owned();
+        loop {
+            let (next, keys): (String, Vec<String>) = redis
+                .custom(
+                    fred::cmd!("SCAN"),
+                    vec![
+                        cursor.clone(),
+                        "MATCH".into(),
+                        format!("{}*", ext.redis_prefix),
+                        "COUNT".into(),
+                        "1000".into(),
+                    ],
+                )
+                .await
+                .expect("scan");
+            if !keys.is_empty() {
+                redis.del::<i64, _>(keys).await.expect("del");
+            }
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    let mut last = None;
+    while let Some(m) = watch.next().await {
+        last = Some(m.expect("ok").kind());
+    }
+    assert_eq!(last, Some(pb::HoldEventKind::Lost));
+    let map = seat_map(&mut c, None, &s.id).await;
+    assert_eq!(state_of(&map, "A-1"), pb::SeatState::Sold);
+    assert_eq!(state_of(&map, "B-1"), pb::SeatState::Available);
+    let err = hold(&mut c, &carol, &s.id, &["A-2"])
+        .await
+        .expect_err("still sold");
+    assert_eq!(common::reason(&err), "SEAT_TAKEN");
+    let err = confirm(&mut c, &lost, lost.fencing_token, "BK-LOST")
+        .await
+        .expect_err("lost hold");
+    assert_eq!(common::reason(&err), "HOLD_NOT_FOUND");
+    hold(&mut c, &carol, &s.id, &["B-1"])
+        .await
+        .expect("the lost hold's seat is free");
+    app.stop().await;
+}

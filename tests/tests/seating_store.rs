@@ -1,0 +1,245 @@
+//! The hold store contract, written once and run against both stores: the in-process store and
+//! Redis (a fresh key prefix per test).
+
+mod common;
+
+use std::time::Duration;
+
+use marquee_platform::CancellationToken;
+use marquee_seating::{
+    domain::{EventKind, bit, hold_id},
+    store::{
+        HoldOutcome, HoldStore, NewHold, Refusal, memory::MemoryHoldStore, redis::RedisHoldStore,
+    },
+};
+
+fn new_hold(show: &str, user: &str, seats: &[u32], rid: &str, ttl_ms: u64) -> NewHold {
+    NewHold {
+        show_id: show.to_owned(),
+        hold_id: hold_id(show),
+        user: user.to_owned(),
+        seats: seats.to_vec(),
+        ttl_ms,
+        max_lifetime_ms: ttl_ms * 3,
+        request_id: Some(rid.to_owned()),
+        fingerprint: format!("{seats:?}"),
+    }
+}
+
+async fn held(store: &HoldStore, h: &NewHold) -> marquee_seating::domain::Hold {
+    match store.hold(h).await.expect("store") {
+        HoldOutcome::Held(h) => h,
+        other => panic!("expected a hold, got {other:?}"),
+    }
+}
+
+/// The contract.
+async fn contract(store: HoldStore) {
+    let stop = CancellationToken::new();
+    store.start(Duration::from_millis(50), stop.clone()).await;
+    let show = format!("show-{}", uuid::Uuid::new_v4().simple());
+    let mut events = store.subscribe(&show);
+    const TTL: u64 = 60_000;
+
+    // Nothing is held before the show's sold seats are loaded.
+    assert_eq!(
+        store
+            .hold(&new_hold(&show, "a", &[1], "r0", TTL))
+            .await
+            .expect("store"),
+        HoldOutcome::NotLoaded
+    );
+    assert!(
+        store
+            .seat_states(&show, None)
+            .await
+            .expect("store")
+            .is_none()
+    );
+    store.load_sold(&show, &[5]).await.expect("load");
+
+    // All or nothing.
+    let a1 = held(&store, &new_hold(&show, "a", &[1, 2], "r1", TTL)).await;
+    assert_eq!(a1.seats, vec![1, 2]);
+    assert!(a1.expires_ms > a1.created_ms && a1.max_expires_ms >= a1.expires_ms);
+    assert_eq!(
+        store
+            .hold(&new_hold(&show, "b", &[2, 3], "r2", TTL))
+            .await
+            .expect("store"),
+        HoldOutcome::Taken(vec![2])
+    );
+    assert_eq!(
+        store
+            .hold(&new_hold(&show, "b", &[5], "r3", TTL))
+            .await
+            .expect("store"),
+        HoldOutcome::Taken(vec![5])
+    );
+    let states = store
+        .seat_states(&show, Some("b"))
+        .await
+        .expect("store")
+        .expect("loaded");
+    assert!(bit(&states.held, 1) && bit(&states.held, 2) && !bit(&states.held, 3));
+    assert!(bit(&states.sold, 5) && states.mine.is_none());
+
+    // Idempotency under the request id.
+    let mut again = new_hold(&show, "a", &[1, 2], "r1", TTL);
+    match store.hold(&again).await.expect("store") {
+        HoldOutcome::Replayed(h) => assert_eq!(h.id, a1.id),
+        other => panic!("expected a replay, got {other:?}"),
+    }
+    again.fingerprint = "other".into();
+    assert_eq!(
+        store.hold(&again).await.expect("store"),
+        HoldOutcome::Mismatch
+    );
+
+    // A new hold of the same user replaces the old one atomically; tokens increase.
+    let a2 = held(&store, &new_hold(&show, "a", &[2, 3], "r4", TTL)).await;
+    assert!(a2.token > a1.token);
+    assert!(store.get(&show, &a1.id).await.expect("store").is_none());
+    let states = store
+        .seat_states(&show, Some("a"))
+        .await
+        .expect("store")
+        .expect("loaded");
+    assert!(!bit(&states.held, 1) && bit(&states.held, 2) && bit(&states.held, 3));
+    assert_eq!(
+        states.mine.as_ref().map(|h| h.id.clone()),
+        Some(a2.id.clone())
+    );
+
+    // Only the holder can extend or release.
+    assert_eq!(
+        store.extend(&show, &a2.id, "b", TTL).await.expect("store"),
+        Err(Refusal::NotFound)
+    );
+    assert_eq!(
+        store.release(&show, &a2.id, "b").await.expect("store"),
+        Err(Refusal::NotFound)
+    );
+    let ext = store
+        .extend(&show, &a2.id, "a", TTL * 2)
+        .await
+        .expect("store")
+        .expect("extended");
+    assert!(ext.expires_ms > a2.expires_ms && ext.expires_ms <= ext.max_expires_ms);
+    let capped = store
+        .extend(&show, &a2.id, "a", TTL * 100)
+        .await
+        .expect("store")
+        .expect("extended");
+    assert_eq!(capped.expires_ms, capped.max_expires_ms);
+
+    // Confirmation: the token must match.
+    assert_eq!(
+        store
+            .check_confirm(&show, &a2.id, a1.token)
+            .await
+            .expect("store"),
+        Err(Refusal::StaleToken)
+    );
+    assert_eq!(
+        store
+            .check_confirm(&show, "nope", a2.token)
+            .await
+            .expect("store"),
+        Err(Refusal::NotFound)
+    );
+    let ok = store
+        .check_confirm(&show, &a2.id, a2.token)
+        .await
+        .expect("store")
+        .expect("ok");
+    assert_eq!(ok.seats, vec![2, 3]);
+    store
+        .finalize(&show, &a2.id, &ok.seats)
+        .await
+        .expect("finalize");
+    let states = store
+        .seat_states(&show, Some("a"))
+        .await
+        .expect("store")
+        .expect("loaded");
+    assert!(bit(&states.sold, 2) && bit(&states.sold, 3) && !bit(&states.held, 2));
+    assert!(states.mine.is_none());
+    assert!(store.get(&show, &a2.id).await.expect("store").is_none());
+
+    // Release.
+    let b1 = held(&store, &new_hold(&show, "b", &[7], "r5", TTL)).await;
+    let released = store
+        .release(&show, &b1.id, "b")
+        .await
+        .expect("store")
+        .expect("released");
+    assert_eq!(released.seats, vec![7]);
+    let states = store
+        .seat_states(&show, None)
+        .await
+        .expect("store")
+        .expect("loaded");
+    assert!(!bit(&states.held, 7));
+
+    // Expiry: by the sweeper, even when nobody calls.
+    let short = held(&store, &new_hold(&show, "c", &[8, 9], "r6", 300)).await;
+
+    // Every change was announced, in order.
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !seen
+        .iter()
+        .any(|(k, id): &(EventKind, String)| *k == EventKind::Expired && *id == short.id)
+    {
+        let ev = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("events keep coming")
+            .expect("event");
+        seen.push((ev.kind, ev.hold_id.clone()));
+    }
+    let kinds: Vec<EventKind> = seen.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EventKind::Held,     // a1
+            EventKind::Replaced, // a1 by a2
+            EventKind::Held,     // a2
+            EventKind::Extended,
+            EventKind::Extended,
+            EventKind::Sold,
+            EventKind::Held, // b1
+            EventKind::Released,
+            EventKind::Held, // short
+            EventKind::Expired,
+        ]
+    );
+    let states = store
+        .seat_states(&show, None)
+        .await
+        .expect("store")
+        .expect("loaded");
+    assert!(!bit(&states.held, 8) && !bit(&states.held, 9));
+    assert!(store.get(&show, &short.id).await.expect("store").is_none());
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_keeps_the_contract() {
+    contract(HoldStore::Memory(MemoryHoldStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_keeps_the_contract() {
+    let Ok(url) = std::env::var("MARQUEE_TEST_REDIS_URL") else {
+        if std::env::var("MARQUEE_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+            panic!("MARQUEE_TEST_REDIS_URL is not set");
+        }
+        common::loud("SKIPPED redis_store_keeps_the_contract: MARQUEE_TEST_REDIS_URL is not set");
+        return;
+    };
+    let client = marquee_platform::redis::connect(&url).await.expect("redis");
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let store = RedisHoldStore::new(client, &prefix).await.expect("scripts");
+    contract(HoldStore::Redis(store)).await;
+}
