@@ -19,7 +19,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod idempotency;
-mod middleware;
+pub mod middleware;
 pub mod paging;
 pub mod redis;
 pub mod server;
