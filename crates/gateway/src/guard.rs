@@ -1,4 +1,5 @@
-//! Admission at the gateway, before anything is forwarded: reflection is refused, a call that
+//! Admission at the gateway, before anything is forwarded: reflection is refused, an unknown
+//! service is `UNIMPLEMENTED`, a call that
 //! is not public needs a valid access token, and every call spends a token of its address's
 //! bucket and, when signed in, of its user's bucket.
 //!
@@ -94,6 +95,7 @@ impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
 
 /// The shared state of [`Guard`].
 pub(crate) struct GuardState {
+    routed: HashSet<String>,
     verifier: Verifier,
     public: PublicMethods,
     per_user: Limiter<String>,
@@ -104,6 +106,7 @@ pub(crate) struct GuardState {
 impl GuardState {
     pub(crate) fn new(config: &GatewayConfig, verifier: Verifier) -> Self {
         Self {
+            routed: config.routes.keys().cloned().collect(),
             verifier,
             public: PublicMethods::new(&config.public_methods),
             per_user: Limiter::new(config.rate_limits.per_user),
@@ -124,6 +127,13 @@ impl GuardState {
             return Err(Status::permission_denied(
                 "reflection is not served by the gateway",
             ));
+        }
+        // Unknown services are answered before the token is looked at: there is nothing to
+        // protect, and the answer must not depend on who asks.
+        if !service_of(path).is_some_and(|s| self.routed.contains(s)) {
+            return Err(Status::unimplemented(format!(
+                "no service is routed for {path}"
+            )));
         }
         let public = self.public.contains(path);
         // A caller identity never comes from the client.

@@ -32,6 +32,8 @@ pub struct MarqueeConfig {
     pub store: StoreConfig,
     /// The catalog service.
     pub catalog: CatalogConfig,
+    /// The gateway (`marquee serve gateway`).
+    pub gateway: marquee_gateway::GatewayConfig,
 }
 
 impl MarqueeConfig {
@@ -52,6 +54,9 @@ impl MarqueeConfig {
 pub enum ServiceName {
     /// `marquee.catalog.v1.CatalogService` and `CatalogAdminService`.
     Catalog,
+    /// The gRPC-Web gateway in front of the other services: its own listener and
+    /// configuration (`[gateway]`), no storage. See [`gateway`].
+    Gateway,
 }
 
 /// Where the services keep their data.
@@ -166,6 +171,9 @@ pub async fn build(options: &Options) -> anyhow::Result<ServerBuilder> {
                 builder =
                     marquee_catalog::serve(builder, &catalog, options.server.max_message_bytes);
             }
+            ServiceName::Gateway => {
+                anyhow::bail!("the gateway runs on its own listener: `marquee serve gateway`")
+            }
         }
     }
     Ok(builder)
@@ -191,6 +199,7 @@ pub async fn migrate(storage: &Storage, services: &[ServiceName]) -> anyhow::Res
                     .await
                     .context("catalog: migration failed")?;
             }
+            ServiceName::Gateway => {}
         }
     }
     Ok(())
@@ -206,4 +215,22 @@ pub async fn seed(storage: &Storage, catalog: &CatalogConfig) -> anyhow::Result<
         seeded.push(ServiceName::Catalog);
     }
     Ok(seeded)
+}
+
+/// The gateway of `config.gateway`, verifying access tokens with the keys of its `jwks_file`.
+pub fn gateway(config: &MarqueeConfig) -> anyhow::Result<marquee_gateway::Gateway> {
+    let verifier = marquee_platform::auth::Verifier::new();
+    match &config.gateway.jwks_file {
+        Some(file) => {
+            let keys = verifier.set_keys(&marquee_gateway::read_jwks(file)?);
+            if keys == 0 {
+                anyhow::bail!(
+                    "gateway.jwks_file: {} holds no Ed25519 key with a key id",
+                    file.display()
+                );
+            }
+        }
+        None => tracing::warn!("gateway.jwks_file is not set: every access token will be refused"),
+    }
+    marquee_gateway::Gateway::new(config.gateway.clone(), verifier)
 }
