@@ -194,13 +194,13 @@ impl GatewayConfig {
         if self.max_request_bytes == 0 {
             return Err(invalid("max_request_bytes", "must be positive"));
         }
-        if let Some(dir) = &self.static_dir {
-            if !dir.is_dir() {
-                return Err(invalid(
-                    "static_dir",
-                    format!("{} is not a directory", dir.display()),
-                ));
-            }
+        if let Some(dir) = &self.static_dir
+            && !dir.is_dir()
+        {
+            return Err(invalid(
+                "static_dir",
+                format!("{} is not a directory", dir.display()),
+            ));
         }
         Ok(())
     }
@@ -244,8 +244,10 @@ mod tests {
         );
         assert!(config.validate().is_err());
 
-        let mut config = GatewayConfig::default();
-        config.public_methods = vec!["nonsense".into()];
+        let config = GatewayConfig {
+            public_methods: vec!["nonsense".into()],
+            ..GatewayConfig::default()
+        };
         let err = config.validate().expect_err("bad method").to_string();
         assert!(err.contains("public_methods"), "{err}");
 
