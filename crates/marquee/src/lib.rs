@@ -234,3 +234,33 @@ pub fn gateway(config: &MarqueeConfig) -> anyhow::Result<marquee_gateway::Gatewa
     }
     marquee_gateway::Gateway::new(config.gateway.clone(), verifier)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_routes_load_from_a_file_keeping_service_names() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(
+            &file,
+            "[gateway]\nlisten = \"127.0.0.1:8081\"\n\
+             [gateway.rate_limits]\nper_user = { requests_per_minute = 5, burst = 2 }\n\
+             [gateway.routes]\n\"marquee.catalog.v1.CatalogService\" = [\"http://127.0.0.1:50051\", \"http://127.0.0.1:50052\"]\n",
+        )
+        .expect("write");
+        let config = MarqueeConfig::load(Some(&file)).expect("loads");
+        assert_eq!(config.gateway.listen.port(), 8081);
+        assert_eq!(config.gateway.rate_limits.per_user.burst, 2);
+        assert_eq!(
+            config
+                .gateway
+                .routes
+                .get("marquee.catalog.v1.CatalogService")
+                .map(Vec::len),
+            Some(2)
+        );
+        config.gateway.validate().expect("valid");
+    }
+}
