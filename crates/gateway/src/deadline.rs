@@ -45,6 +45,10 @@ pub(crate) struct Deadline<S> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// How close to the deadline a backend's CANCELLED or a reset counts as the deadline passing:
+/// the backend's copy of the deadline was rounded to whole milliseconds.
+const DEADLINE_SLACK: Duration = Duration::from_millis(5);
+
 fn deadline_exceeded() -> Status {
     Status::deadline_exceeded("deadline exceeded")
 }
@@ -81,7 +85,14 @@ where
                 Ok(Err(e)) => Err(e),
                 Ok(Ok(response)) => {
                     // A trailers-only response (its status in the headers) has no body to bound.
-                    if response.headers().contains_key("grpc-status") {
+                    if let Some(code) = response.headers().get("grpc-status") {
+                        // The backend got the same deadline; when it gave up first, some servers
+                        // answer CANCELLED or reset the stream (UNAVAILABLE here). At the deadline
+                        // either means the deadline passed.
+                        let at_deadline = Instant::now() + DEADLINE_SLACK >= deadline;
+                        if at_deadline && (code == "1" || code == "14") {
+                            return Ok(deadline_exceeded().into_http());
+                        }
                         Ok(response)
                     } else {
                         Ok(response.map(|body| Body::new(DeadlineBody::new(body, deadline))))
