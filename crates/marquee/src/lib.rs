@@ -41,6 +41,8 @@ pub struct MarqueeConfig {
     pub identity: IdentityConfig,
     /// The seating service.
     pub seating: marquee_seating::SeatingConfig,
+    /// The gateway (`marquee serve gateway`).
+    pub gateway: marquee_gateway::GatewayConfig,
 }
 
 impl MarqueeConfig {
@@ -67,6 +69,9 @@ pub enum ServiceName {
     Payments,
     /// `marquee.seating.v1.SeatingService` and `SeatingAdminService`.
     Seating,
+    /// The gRPC-Web gateway in front of the other services: its own listener and
+    /// configuration (`[gateway]`), no storage. See [`gateway`].
+    Gateway,
 }
 
 /// Where the services keep their data.
@@ -269,6 +274,9 @@ pub async fn build(
                     marquee_seating::serve(builder, &seating, options.server.max_message_bytes)
                         .await;
             }
+            ServiceName::Gateway => {
+                anyhow::bail!("the gateway runs on its own listener: `marquee serve gateway`")
+            }
         }
     }
     Ok(builder)
@@ -312,6 +320,7 @@ pub async fn migrate(storage: &Storage, services: &[ServiceName]) -> anyhow::Res
                     .await
                     .context("seating: migration failed")?;
             }
+            ServiceName::Gateway => {}
         }
     }
     Ok(())
@@ -348,4 +357,52 @@ pub async fn create_admin(
             marquee_identity::IdentityError::Invalid(v) => anyhow::anyhow!("{v}"),
             other => anyhow::Error::new(other),
         })
+}
+
+/// The gateway of `config.gateway`, verifying access tokens with the keys of its `jwks_file`.
+pub fn gateway(config: &MarqueeConfig) -> anyhow::Result<marquee_gateway::Gateway> {
+    let verifier = marquee_platform::auth::Verifier::new();
+    match &config.gateway.jwks_file {
+        Some(file) => {
+            let keys = verifier.set_keys(&marquee_gateway::read_jwks(file)?);
+            if keys == 0 {
+                anyhow::bail!(
+                    "gateway.jwks_file: {} holds no Ed25519 key with a key id",
+                    file.display()
+                );
+            }
+        }
+        None => tracing::warn!("gateway.jwks_file is not set: every access token will be refused"),
+    }
+    marquee_gateway::Gateway::new(config.gateway.clone(), verifier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_routes_load_from_a_file_keeping_service_names() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(
+            &file,
+            "[gateway]\nlisten = \"127.0.0.1:8081\"\n\
+             [gateway.rate_limits]\nper_user = { requests_per_minute = 5, burst = 2 }\n\
+             [gateway.routes]\n\"marquee.catalog.v1.CatalogService\" = [\"http://127.0.0.1:50051\", \"http://127.0.0.1:50052\"]\n",
+        )
+        .expect("write");
+        let config = MarqueeConfig::load(Some(&file)).expect("loads");
+        assert_eq!(config.gateway.listen.port(), 8081);
+        assert_eq!(config.gateway.rate_limits.per_user.burst, 2);
+        assert_eq!(
+            config
+                .gateway
+                .routes
+                .get("marquee.catalog.v1.CatalogService")
+                .map(Vec::len),
+            Some(2)
+        );
+        config.gateway.validate().expect("valid");
+    }
 }

@@ -34,11 +34,12 @@ enum Command {
         #[arg(long)]
         no_demo_data: bool,
     },
-    /// One service against DATABASE_URL (PostgreSQL) and REDIS_URL.
+    /// One service against DATABASE_URL (PostgreSQL) and REDIS_URL, or the gateway (its
+    /// `[gateway]` settings, no storage).
     Serve {
         /// The service.
         service: ServiceName,
-        /// Address to listen on (default: server.listen from the configuration).
+        /// Address to listen on (default: server.listen, or gateway.listen for the gateway).
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
@@ -133,6 +134,10 @@ async fn main() -> anyhow::Result<()> {
             };
             run(options, &format!("embedded, data in {}", data.display())).await
         }
+        Command::Serve {
+            service: ServiceName::Gateway,
+            listen,
+        } => run_gateway(&config, listen).await,
         Command::Serve { service, listen } => {
             let mut server = config.server.clone();
             if let Some(listen) = listen {
@@ -222,6 +227,25 @@ async fn run(mut options: Options, mode: &str) -> anyhow::Result<()> {
         "     (the admin services need an admin token: see `marquee admin create` in README.md)"
     );
     builder
+        .serve(listener, marquee_platform::server::shutdown_signal())
+        .await
+}
+
+async fn run_gateway(config: &MarqueeConfig, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let gateway = marquee::gateway(config)?;
+    let addr = listen.unwrap_or(gateway.config().listen);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("gateway.listen: cannot bind {addr}"))?;
+    let addr = listener.local_addr()?;
+    println!("marquee gateway is serving on {addr}: gRPC and gRPC-Web, routing");
+    for (service, endpoints) in &gateway.config().routes {
+        println!("  {service} -> {}", endpoints.join(", "));
+    }
+    if let Some(dir) = &gateway.config().static_dir {
+        println!("  web app from {}", dir.display());
+    }
+    gateway
         .serve(listener, marquee_platform::server::shutdown_signal())
         .await
 }

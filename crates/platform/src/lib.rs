@@ -20,7 +20,7 @@ pub mod config;
 pub mod db;
 mod http_routes;
 pub mod idempotency;
-mod middleware;
+pub mod middleware;
 pub mod paging;
 pub mod redis;
 pub mod server;

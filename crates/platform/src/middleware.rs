@@ -2,6 +2,7 @@
 //! client's `grpc-timeout` and answers `DEADLINE_EXCEEDED` (tonic's own timeout answers
 //! `CANCELLED`); a global concurrency limit with load shedding (`RESOURCE_EXHAUSTED`); gRPC-Web
 //! translation; CORS; a request id and a span per call carrying it and the caller's trace context.
+//! [`parse_grpc_timeout`] and [`make_span`] are shared with the gateway.
 
 use std::{
     pin::Pin,
@@ -76,7 +77,7 @@ where
 }
 
 /// Parses a `grpc-timeout` header: up to 8 digits and a unit (H, M, S, m, u, n).
-pub(crate) fn parse_grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+pub fn parse_grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
     let value = headers.get("grpc-timeout")?.to_str().ok()?;
     if value.len() < 2 || value.len() > 9 {
         return None;
@@ -95,7 +96,7 @@ pub(crate) fn parse_grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> 
 }
 
 /// The span of one call: its gRPC method, request id and the caller's trace context.
-pub(crate) fn make_span<B>(req: &Request<B>) -> tracing::Span {
+pub fn make_span<B>(req: &Request<B>) -> tracing::Span {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     let request_id = req
         .headers()

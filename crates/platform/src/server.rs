@@ -241,7 +241,13 @@ impl ServerBuilder {
 }
 
 fn cors(config: &ServerConfig) -> CorsLayer {
-    let origins = &config.cors_allowed_origins;
+    cors_layer(&config.cors_allowed_origins)
+}
+
+/// CORS for gRPC-Web from `origins` (`*` allows any): the gRPC-Web request headers, and the
+/// status, details and request-id response headers exposed to browser code. Place it outside
+/// `tonic_web::GrpcWebLayer`, which answers 400 to a preflight.
+pub fn cors_layer(origins: &[String]) -> CorsLayer {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
