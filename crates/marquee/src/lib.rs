@@ -359,11 +359,24 @@ pub async fn create_admin(
         })
 }
 
-/// The gateway of `config.gateway`, verifying access tokens with the keys of its `jwks_file`.
-pub fn gateway(config: &MarqueeConfig) -> anyhow::Result<marquee_gateway::Gateway> {
-    let verifier = marquee_platform::auth::Verifier::new();
-    match &config.gateway.jwks_file {
-        Some(file) => {
+/// The gateway of `config.gateway`. It verifies access tokens with identity's public keys:
+/// fetched with GetJwks from `identity.endpoint` (and refreshed every
+/// `identity.jwks_refresh_secs` until `stop`), or read from `gateway.jwks_file`.
+pub async fn gateway(
+    config: &MarqueeConfig,
+    stop: marquee_platform::CancellationToken,
+) -> anyhow::Result<marquee_gateway::Gateway> {
+    let verifier = match (&config.identity.endpoint, &config.gateway.jwks_file) {
+        (Some(endpoint), _) => {
+            marquee_identity::remote::remote_verifier(
+                endpoint,
+                Duration::from_secs(config.identity.jwks_refresh_secs),
+                stop,
+            )
+            .await?
+        }
+        (None, Some(file)) => {
+            let verifier = marquee_platform::auth::Verifier::new();
             let keys = verifier.set_keys(&marquee_gateway::read_jwks(file)?);
             if keys == 0 {
                 anyhow::bail!(
@@ -371,9 +384,16 @@ pub fn gateway(config: &MarqueeConfig) -> anyhow::Result<marquee_gateway::Gatewa
                     file.display()
                 );
             }
+            verifier
         }
-        None => tracing::warn!("gateway.jwks_file is not set: every access token will be refused"),
-    }
+        (None, None) => {
+            tracing::warn!(
+                "neither identity.endpoint nor gateway.jwks_file is set: every access token \
+                 will be refused"
+            );
+            marquee_platform::auth::Verifier::new()
+        }
+    };
     marquee_gateway::Gateway::new(config.gateway.clone(), verifier)
 }
 

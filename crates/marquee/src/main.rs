@@ -232,7 +232,9 @@ async fn run(mut options: Options, mode: &str) -> anyhow::Result<()> {
 }
 
 async fn run_gateway(config: &MarqueeConfig, listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let gateway = marquee::gateway(config)?;
+    let keys = marquee_platform::CancellationToken::new();
+    let _stop_refresh = keys.clone().drop_guard();
+    let gateway = marquee::gateway(config, keys).await?;
     let addr = listen.unwrap_or(gateway.config().listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
