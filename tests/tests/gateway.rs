@@ -842,3 +842,72 @@ async fn deadlines_and_request_sizes_are_enforced() {
     assert_eq!(grpc_status, "0");
     assert_eq!(data.len(), 1);
 }
+
+/// The way a deployment runs it: the gateway takes identity's public keys with GetJwks, so a
+/// customer who signs up and in through the gateway can call protected methods through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_tokens_work_through_the_gateway_with_keys_from_get_jwks() {
+    let app = TestApp::spawn("gateway_identity", Backend::Sqlite, false)
+        .await
+        .expect("sqlite is always available");
+    let mut config = marquee::MarqueeConfig::default();
+    config.identity.endpoint = Some(app.url());
+    let identity = "marquee.identity.v1.IdentityService";
+    config
+        .gateway
+        .routes
+        .insert(identity.to_owned(), vec![app.url()]);
+    config.gateway.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let keys = marquee_platform::CancellationToken::new();
+    let gateway = marquee::gateway(&config, keys.clone())
+        .await
+        .expect("gateway with identity's keys");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, rx) = oneshot::channel::<()>();
+    tokio::spawn(gateway.serve(listener, async {
+        let _ = rx.await;
+    }));
+    let channel = Channel::from_shared(url(addr))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+
+    use marquee_proto::identity::v1::{
+        GetMeRequest, SignInRequest, SignUpRequest, identity_service_client::IdentityServiceClient,
+    };
+    let mut client = IdentityServiceClient::new(channel.clone());
+    client
+        .sign_up(SignUpRequest {
+            request_id: rid(),
+            email: "gate@example.com".into(),
+            phone: String::new(),
+            password: PASSWORD.into(),
+            consents: Vec::new(),
+        })
+        .await
+        .expect("sign up through the gateway");
+    let token = client
+        .sign_in(SignInRequest {
+            email: "gate@example.com".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .expect("sign in through the gateway")
+        .into_inner()
+        .tokens
+        .expect("tokens")
+        .access_token;
+    let err = client.get_me(GetMeRequest {}).await.expect_err("no token");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let me = IdentityServiceClient::with_interceptor(channel, Bearer::new(&token))
+        .get_me(GetMeRequest {})
+        .await
+        .expect("a protected call with identity's token")
+        .into_inner();
+    assert_eq!(me.user.expect("user").email, "gate@example.com");
+    let _ = stop.send(());
+    keys.cancel();
+    app.stop().await;
+}
