@@ -565,3 +565,69 @@ async fn void_and_bad_input(app: TestApp) {
     assert_eq!(denied.code(), Code::PermissionDenied);
     app.stop().await;
 }
+
+/// Events leave through the outbox: the relay publishes `payment.captured` to Redis Streams, a
+/// consumer group gets it, an unacknowledged event is redelivered to the consumer that restarts,
+/// and an acknowledged one is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_payments_reach_redis_streams_at_least_once() {
+    let Some(app) = TestApp::spawn("payments_events", Backend::Postgres, false).await else {
+        return;
+    };
+    let ext = app.external.as_ref().expect("external servers");
+    let redis = marquee_platform::redis::connect(&ext.redis_url)
+        .await
+        .expect("redis");
+    let bus = marquee_platform::events::Bus::redis(redis, &ext.redis_prefix);
+    let token = service_token(&app).await;
+    let mut client = payments(&app, &token).await;
+    let order = create(&mut client, 12_000, 500).await.order.expect("order");
+    pay_with(&app, &order.provider_order_id, pay::Outcome::Success).await;
+    until(&mut client, &order.id, |o| {
+        status(o) == pay::OrderStatus::Authorized
+    })
+    .await;
+    client
+        .capture_payment(pay::CapturePaymentRequest {
+            request_id: rid(),
+            order_id: order.id.clone(),
+        })
+        .await
+        .expect("capture");
+
+    let next = |mut sub: marquee_platform::events::Subscription| async move {
+        let d = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("an event in time")
+            .expect("bus");
+        (sub, d)
+    };
+    let sub = bus
+        .subscribe("payment.captured", "settlement", "worker-1")
+        .await
+        .expect("subscribe");
+    let (sub, first) = next(sub).await;
+    assert_eq!(first.event.aggregate_id, order.id);
+    let payload: serde_json::Value = serde_json::from_str(&first.event.payload).expect("json");
+    assert_eq!(payload["amount"]["amount_minor"], 12_000);
+    drop(sub);
+    // Not acknowledged: the same consumer gets it again after a restart.
+    let sub = bus
+        .subscribe("payment.captured", "settlement", "worker-1")
+        .await
+        .expect("subscribe");
+    let (sub, again) = next(sub).await;
+    assert_eq!(again.event.id, first.event.id);
+    sub.ack(&again).await.expect("ack");
+    drop(sub);
+    let mut sub = bus
+        .subscribe("payment.captured", "settlement", "worker-1")
+        .await
+        .expect("subscribe");
+    let nothing = tokio::time::timeout(Duration::from_millis(1500), sub.next()).await;
+    assert!(
+        nothing.is_err(),
+        "an acknowledged event is not redelivered: {nothing:?}"
+    );
+    app.stop().await;
+}

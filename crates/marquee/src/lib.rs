@@ -120,6 +120,7 @@ pub struct Options {
 struct Shared {
     cache: Cache,
     redis: Option<marquee_platform::redis::Client>,
+    bus: marquee_platform::events::Bus,
 }
 
 async fn shared(storage: &Storage, catalog: &CatalogConfig) -> anyhow::Result<Shared> {
@@ -140,12 +141,14 @@ async fn shared(storage: &Storage, catalog: &CatalogConfig) -> anyhow::Result<Sh
                 .context("store.redis_url: cannot connect to Redis")?;
             Ok(Shared {
                 cache: Cache::redis(client.clone(), redis_key_prefix),
+                bus: marquee_platform::events::Bus::redis(client.clone(), redis_key_prefix),
                 redis: Some(client),
             })
         }
         _ => Ok(Shared {
             cache: in_memory(),
             redis: None,
+            bus: marquee_platform::events::Bus::in_process(),
         }),
     }
 }
@@ -250,6 +253,11 @@ pub async fn build(
                 let payments = marquee_payments::open(&url, &options.payments, Some(webhook))
                     .await
                     .context("payments: cannot open its database")?;
+                marquee_platform::events::spawn_relay(
+                    payments.store().db().clone(),
+                    shared.bus.clone(),
+                    builder.drain_token(),
+                );
                 builder =
                     marquee_payments::serve(builder, &payments, options.server.max_message_bytes);
             }

@@ -10,6 +10,7 @@
 //! - [`validation`] and [`status`]: field violations in the domain, and the one way they (and
 //!   other errors) become a `tonic::Status` with google.rpc details.
 //! - [`auth`]: access-token verification and the verified [`auth::Caller`] of a call.
+//! - [`events`]: the transactional outbox, its relay, and the bus (Redis Streams or in-process).
 //! - [`db`], [`cache`], [`idempotency`], [`paging`]: storage helpers shared by the services.
 
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod events;
 mod http_routes;
 pub mod idempotency;
 pub mod middleware;

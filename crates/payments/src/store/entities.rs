@@ -81,17 +81,6 @@ entity!(webhook, "webhooks_received", {
     received_at: ChronoDateTimeUtc,
 });
 
-entity!(outbox, "outbox", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    id: String,
-    topic: String,
-    aggregate_id: String,
-    #[sea_orm(column_type = "Text")]
-    payload: String,
-    created_at: ChronoDateTimeUtc,
-    published_at: Option<ChronoDateTimeUtc>,
-});
-
 entity!(provider_order, "mock_provider_orders", {
     #[sea_orm(primary_key, auto_increment = false)]
     id: String,

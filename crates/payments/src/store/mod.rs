@@ -14,10 +14,11 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use self::entities::{attempt, ledger_entry, order, outbox, refund, webhook};
+use self::entities::{attempt, ledger_entry, order, refund, webhook};
 use crate::domain::{
     self, AttemptStatus, Money, NewOrder, OrderStatus, PaymentsError, Posting, ProviderPayment,
 };
+use marquee_platform::events::outbox;
 
 /// An order with its attempts and refunds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -554,17 +555,9 @@ async fn emit(
     aggregate_id: &str,
     payload: serde_json::Value,
 ) -> Result<(), PaymentsError> {
-    outbox::ActiveModel {
-        id: Set(new_id()),
-        topic: Set(topic.to_owned()),
-        aggregate_id: Set(aggregate_id.to_owned()),
-        payload: Set(payload.to_string()),
-        created_at: Set(Utc::now()),
-        published_at: Set(None),
-    }
-    .insert(txn)
-    .await
-    .map_err(storage)?;
+    marquee_platform::events::record(txn, topic, aggregate_id, &payload)
+        .await
+        .map_err(storage)?;
     Ok(())
 }
 

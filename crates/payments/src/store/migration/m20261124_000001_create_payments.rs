@@ -5,7 +5,7 @@ use sea_orm::{EntityTrait, Schema};
 use sea_orm_migration::prelude::*;
 
 use crate::store::entities::{
-    attempt, ledger_entry, order, outbox, provider_order, provider_payment, refund, webhook,
+    attempt, ledger_entry, order, provider_order, provider_payment, refund, webhook,
 };
 
 #[derive(DeriveMigrationName)]
@@ -36,7 +36,11 @@ impl MigrationTrait for Migration {
         create(manager, refund::Entity).await?;
         create(manager, ledger_entry::Entity).await?;
         create(manager, webhook::Entity).await?;
-        create(manager, outbox::Entity).await?;
+        manager
+            .create_table(marquee_platform::events::create_outbox_table(
+                manager.get_database_backend(),
+            ))
+            .await?;
         create(manager, provider_order::Entity).await?;
         create(manager, provider_payment::Entity).await?;
         manager
