@@ -116,7 +116,12 @@ async fn pay(app: &TestApp, provider_order_id: &str, outcome: pay::Outcome) {
 }
 
 /// Waits (bounded polling, no timing assertion) until the booking reaches `want`.
-async fn until(c: &mut Bookings, who: &str, booking_id: &str, want: pb::BookingStatus) -> pb::Booking {
+async fn until(
+    c: &mut Bookings,
+    who: &str,
+    booking_id: &str,
+    want: pb::BookingStatus,
+) -> pb::Booking {
     let mut last = None;
     for _ in 0..600 {
         let b = get(c, who, booking_id).await.expect("get");
@@ -179,8 +184,10 @@ async fn happy_path_to_invoiced(app: TestApp) {
     assert_eq!(b.code.len(), 10);
     assert!(!b.code.contains(['I', 'L', 'O', 'U']));
     assert_eq!(b.items.len(), 2);
-    assert!(b.items.iter().all(|i| i.category_code == "PRIME"
-        && i.price.as_ref().map(|p| p.amount_minor) == Some(35_000)));
+    assert!(
+        b.items.iter().all(|i| i.category_code == "PRIME"
+            && i.price.as_ref().map(|p| p.amount_minor) == Some(35_000))
+    );
     assert_eq!(b.total.as_ref().map(|t| t.amount_minor), Some(70_000));
     // A retry returns the first result; the key with another hold is refused.
     let again = c
@@ -209,7 +216,10 @@ async fn happy_path_to_invoiced(app: TestApp) {
     assert_eq!(booking.status(), pb::BookingStatus::PaymentInitiated);
     let checkout = started.checkout.expect("checkout");
     assert!(!checkout.provider_order_id.is_empty());
-    assert_eq!(checkout.amount.as_ref().map(|a| a.amount_minor), Some(70_000));
+    assert_eq!(
+        checkout.amount.as_ref().map(|a| a.amount_minor),
+        Some(70_000)
+    );
     let again = start(&mut c, &me, &b.id).await.expect("start again");
     assert_eq!(
         again.checkout.expect("checkout").provider_order_id,
@@ -245,7 +255,11 @@ async fn happy_path_to_invoiced(app: TestApp) {
             pb::BookingStatus::Invoiced,
         ]
     );
-    assert!(done.history.iter().all(|h| !h.cause.is_empty() && h.change_time.is_some()));
+    assert!(
+        done.history
+            .iter()
+            .all(|h| !h.cause.is_empty() && h.change_time.is_some())
+    );
     let mut seats: Vec<_> = done.tickets.iter().map(|t| t.seat_id.clone()).collect();
     seats.sort();
     assert_eq!(seats, vec!["A-1".to_owned(), "A-2".to_owned()]);
@@ -268,8 +282,13 @@ async fn happy_path_to_invoiced(app: TestApp) {
 
     // A declined attempt leaves the booking payable: a second attempt succeeds.
     let h2 = hold(&w, &me, &["B-1"]).await;
-    let b2 = create(&mut c, &me, &h2.hold_id).await.expect("second booking");
-    assert_eq!(b2.items[0].price.as_ref().map(|p| p.amount_minor), Some(20_000));
+    let b2 = create(&mut c, &me, &h2.hold_id)
+        .await
+        .expect("second booking");
+    assert_eq!(
+        b2.items[0].price.as_ref().map(|p| p.amount_minor),
+        Some(20_000)
+    );
     let order = start(&mut c, &me, &b2.id)
         .await
         .expect("start")
@@ -336,7 +355,10 @@ async fn unpaid_bookings_end(app: TestApp) {
     let expired = until(&mut c, &me, &b.id, pb::BookingStatus::Expired).await;
     let last = expired.history.last().expect("history");
     assert!(last.cause.contains("no payment"), "{}", last.cause);
-    assert_eq!(state(&seat_states(&w).await, "A-3"), seat::SeatState::Available);
+    assert_eq!(
+        state(&seat_states(&w).await, "A-3"),
+        seat::SeatState::Available
+    );
     assert!(expired.tickets.is_empty());
     // An expired booking cannot be paid.
     let refused = start(&mut c, &me, &b.id).await.expect_err("expired");
@@ -355,7 +377,10 @@ async fn unpaid_bookings_end(app: TestApp) {
     let failed = until(&mut c, &me, &b.id, pb::BookingStatus::PaymentFailed).await;
     let last = failed.history.last().expect("history");
     assert!(last.cause.contains("declined"), "{}", last.cause);
-    assert_eq!(state(&seat_states(&w).await, "A-4"), seat::SeatState::Available);
+    assert_eq!(
+        state(&seat_states(&w).await, "A-4"),
+        seat::SeatState::Available
+    );
     w.app.stop().await;
 }
 
@@ -368,7 +393,9 @@ async fn one_hold_backs_one_booking(app: TestApp) {
         let mut c = bookings(&w.app).await;
         let me = me.clone();
         let hold_id = h.hold_id.clone();
-        tasks.push(tokio::spawn(async move { create(&mut c, &me, &hold_id).await }));
+        tasks.push(tokio::spawn(
+            async move { create(&mut c, &me, &hold_id).await },
+        ));
     }
     let mut won = 0;
     let mut lost = Vec::new();
@@ -393,12 +420,20 @@ async fn others_cannot_touch_a_booking(app: TestApp) {
     let h = hold(&w, &me, &["C-1"]).await;
 
     // Another customer cannot book my hold.
-    let refused = create(&mut c, &them, &h.hold_id).await.expect_err("not theirs");
+    let refused = create(&mut c, &them, &h.hold_id)
+        .await
+        .expect_err("not theirs");
     assert_eq!(refused.code(), Code::NotFound);
     let b = create(&mut c, &me, &h.hold_id).await.expect("create");
 
-    assert_eq!(get(&mut c, &them, &b.id).await.expect_err("read").code(), Code::NotFound);
-    assert_eq!(start(&mut c, &them, &b.id).await.expect_err("pay").code(), Code::NotFound);
+    assert_eq!(
+        get(&mut c, &them, &b.id).await.expect_err("read").code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        start(&mut c, &them, &b.id).await.expect_err("pay").code(),
+        Code::NotFound
+    );
     let watch = c
         .watch_booking(authed(
             &them,
@@ -438,7 +473,10 @@ async fn bad_input_names_its_field(app: TestApp) {
         .create_booking(authed(&me, pb::CreateBookingRequest::default()))
         .await
         .expect_err("empty");
-    assert_eq!(bad_fields(&e), vec!["request_id".to_owned(), "hold_id".to_owned()]);
+    assert_eq!(
+        bad_fields(&e),
+        vec!["request_id".to_owned(), "hold_id".to_owned()]
+    );
     let e = c
         .start_payment(authed(
             &me,
@@ -449,7 +487,10 @@ async fn bad_input_names_its_field(app: TestApp) {
         ))
         .await
         .expect_err("bad");
-    assert_eq!(bad_fields(&e), vec!["request_id".to_owned(), "booking_id".to_owned()]);
+    assert_eq!(
+        bad_fields(&e),
+        vec!["request_id".to_owned(), "booking_id".to_owned()]
+    );
     let e = get(&mut c, &me, "").await.expect_err("empty id");
     assert_eq!(bad_fields(&e), vec!["booking_id".to_owned()]);
     let e = c

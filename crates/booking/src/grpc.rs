@@ -123,10 +123,7 @@ fn booking_pb(b: BookingView) -> pb::Booking {
         history: history
             .into_iter()
             .map(|h| pb::StatusChange {
-                from_status: h
-                    .from
-                    .map_or(pb::BookingStatus::Unspecified, status_pb)
-                    as i32,
+                from_status: h.from.map_or(pb::BookingStatus::Unspecified, status_pb) as i32,
                 to_status: status_pb(h.to) as i32,
                 cause: h.cause,
                 change_time: ts(h.at),
@@ -276,7 +273,11 @@ impl pb::booking_service_server::BookingService for BookingApi {
         let drain = self.drain.clone();
         let every = Duration::from_millis(bookings.config().watch_poll_ms);
         tokio::spawn(async move {
-            let mut last = (first.status, first.history.len(), first.parked_reason.clone());
+            let mut last = (
+                first.status,
+                first.history.len(),
+                first.parked_reason.clone(),
+            );
             let mut done = first.status.is_final();
             if tx
                 .send(Ok(pb::WatchBookingResponse {

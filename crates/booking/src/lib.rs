@@ -38,7 +38,11 @@ pub async fn open(
 
 /// Adds the booking service to a listener and starts its saga worker, which stops when the
 /// listener drains.
-pub fn serve(builder: ServerBuilder, bookings: &Bookings, max_message_bytes: usize) -> ServerBuilder {
+pub fn serve(
+    builder: ServerBuilder,
+    bookings: &Bookings,
+    max_message_bytes: usize,
+) -> ServerBuilder {
     let drain = builder.drain_token();
     tokio::spawn(bookings.clone().run_worker(drain.clone()));
     let store = bookings.store().clone();

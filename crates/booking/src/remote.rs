@@ -167,7 +167,11 @@ fn refusal(service: &'static str, status: Status) -> BookingError {
     use tonic_types::StatusExt as _;
     match status.code() {
         Code::NotFound => BookingError::NotFound {
-            kind: if service == "seating" { "hold" } else { "order" },
+            kind: if service == "seating" {
+                "hold"
+            } else {
+                "order"
+            },
             id: String::new(),
         },
         Code::FailedPrecondition => {
@@ -348,10 +352,18 @@ impl Remotes {
             .map_err(|s| dependency("catalog", &s))?
             .into_inner();
         let mut out = Vec::new();
-        for row in response.layout.map(|l| l.rows).unwrap_or_default() {
+        for row in response
+            .screen
+            .and_then(|s| s.layout)
+            .map(|l| l.rows)
+            .unwrap_or_default()
+        {
             for item in row.items {
                 if let Some(cat::row_item::Item::Seat(s)) = item.item {
-                    out.push((format!("{}-{}", row.label, s.number), row.category_code.clone()));
+                    out.push((
+                        format!("{}-{}", row.label, s.number),
+                        row.category_code.clone(),
+                    ));
                 }
             }
         }

@@ -166,9 +166,15 @@ impl Bookings {
             });
         }
         if items.is_empty() {
-            return Err(BookingError::precondition("HOLD_EMPTY", "the hold has no seats"));
+            return Err(BookingError::precondition(
+                "HOLD_EMPTY",
+                "the hold has no seats",
+            ));
         }
-        if items.iter().any(|i| i.price.currency != items[0].price.currency) {
+        if items
+            .iter()
+            .any(|i| i.price.currency != items[0].price.currency)
+        {
             return Err(BookingError::precondition(
                 "MIXED_CURRENCIES",
                 "the seats are priced in different currencies",
@@ -209,7 +215,12 @@ impl Bookings {
         if booking.status == BookingStatus::PreBooking {
             if let Some(claim) = self
                 .store
-                .claim_new(booking_id, Step::StartPayment, Utc::now(), ms(self.config.lease_ms))
+                .claim_new(
+                    booking_id,
+                    Step::StartPayment,
+                    Utc::now(),
+                    ms(self.config.lease_ms),
+                )
                 .await?
             {
                 self.run_claimed(claim).await;
@@ -220,7 +231,11 @@ impl Bookings {
         for _ in 0..50 {
             if booking.status != BookingStatus::PreBooking
                 || booking.parked_reason.is_some()
-                || self.store.step_state(booking_id, Step::StartPayment).await?.as_deref()
+                || self
+                    .store
+                    .step_state(booking_id, Step::StartPayment)
+                    .await?
+                    .as_deref()
                     != Some("running")
             {
                 break;
@@ -316,7 +331,11 @@ impl Bookings {
         let attempts = u32::try_from(claim.attempts).unwrap_or(0);
         if error.is_transient() && attempts < self.config.max_attempts {
             tracing::info!(booking_id = %claim.booking_id, step = claim.step.as_str(), attempts, error = %reason, "saga step failed; retrying");
-            let delay = saga::backoff_ms(attempts, self.config.retry_base_ms, self.config.retry_max_ms);
+            let delay = saga::backoff_ms(
+                attempts,
+                self.config.retry_base_ms,
+                self.config.retry_max_ms,
+            );
             self.store
                 .reschedule(claim, now + ms(delay), Some(&reason))
                 .await
@@ -461,7 +480,9 @@ impl Bookings {
                 // Look more often at first (a checkout is usually quick), less later.
                 let elapsed = (now - b.updated_at).num_milliseconds().max(0) as u64;
                 let every = (elapsed / 8).clamp(self.config.poll_min_ms, self.config.poll_max_ms);
-                Ok(Outcome::Wait((now + ms(every)).min(payment.deadline).max(now)))
+                Ok(Outcome::Wait(
+                    (now + ms(every)).min(payment.deadline).max(now),
+                ))
             }
             PaymentDecision::Expire(reason) => {
                 self.remotes.release_hold(&b.hold_id).await?;

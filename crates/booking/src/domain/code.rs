@@ -76,7 +76,10 @@ mod tests {
     #[test]
     fn fifty_bits_make_distinct_codes() {
         assert_eq!(BookingCode::from_random(0).as_str(), "0000000000");
-        assert_eq!(BookingCode::from_random((1 << 50) - 1).as_str(), "ZZZZZZZZZZ");
+        assert_eq!(
+            BookingCode::from_random((1 << 50) - 1).as_str(),
+            "ZZZZZZZZZZ"
+        );
         assert_ne!(
             BookingCode::from_random(1 << 49),
             BookingCode::from_random(1 << 48)

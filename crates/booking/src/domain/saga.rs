@@ -102,10 +102,9 @@ pub fn decide_payment(seen: &PaymentSeen, now_ms: i64, deadline_ms: i64) -> Paym
             PaymentDecision::Expire("the payment was voided before capture".to_owned())
         }
         PaymentSeen::Unpaid { .. } if now_ms < deadline_ms => PaymentDecision::Wait,
-        PaymentSeen::Unpaid {
-            declines: 0,
-            ..
-        } => PaymentDecision::Expire("no payment before the payment window closed".to_owned()),
+        PaymentSeen::Unpaid { declines: 0, .. } => {
+            PaymentDecision::Expire("no payment before the payment window closed".to_owned())
+        }
         PaymentSeen::Unpaid {
             declines,
             last_reason,
@@ -129,7 +128,12 @@ pub fn hold_covers_capture(
 
 /// The end of the payment window: `window_ms` from now, but never later than the hold allows a
 /// capture (its deadline minus the margin).
-pub fn payment_deadline_ms(now_ms: i64, window_ms: i64, hold_expires_ms: i64, margin_ms: i64) -> i64 {
+pub fn payment_deadline_ms(
+    now_ms: i64,
+    window_ms: i64,
+    hold_expires_ms: i64,
+    margin_ms: i64,
+) -> i64 {
     (now_ms + window_ms).min(hold_expires_ms - margin_ms)
 }
 
@@ -166,7 +170,10 @@ mod tests {
             declines,
             last_reason: "card declined".into(),
         };
-        assert_eq!(decide_payment(&PaymentSeen::Captured, 0, 10), PaymentDecision::RecordCapture);
+        assert_eq!(
+            decide_payment(&PaymentSeen::Captured, 0, 10),
+            PaymentDecision::RecordCapture
+        );
         // Authorised after the window closed: still captured if the hold allows it.
         assert_eq!(
             decide_payment(&PaymentSeen::Authorized, 20, 10),
@@ -175,9 +182,17 @@ mod tests {
         assert_eq!(decide_payment(&unpaid(0), 5, 10), PaymentDecision::Wait);
         // A decline keeps the booking payable until the window closes.
         assert_eq!(decide_payment(&unpaid(2), 5, 10), PaymentDecision::Wait);
-        assert!(matches!(decide_payment(&unpaid(0), 10, 10), PaymentDecision::Expire(_)));
-        assert!(matches!(decide_payment(&unpaid(1), 11, 10), PaymentDecision::Fail(r) if r.contains("card declined")));
-        assert!(matches!(decide_payment(&PaymentSeen::Voided, 0, 10), PaymentDecision::Expire(_)));
+        assert!(matches!(
+            decide_payment(&unpaid(0), 10, 10),
+            PaymentDecision::Expire(_)
+        ));
+        assert!(
+            matches!(decide_payment(&unpaid(1), 11, 10), PaymentDecision::Fail(r) if r.contains("card declined"))
+        );
+        assert!(matches!(
+            decide_payment(&PaymentSeen::Voided, 0, 10),
+            PaymentDecision::Expire(_)
+        ));
     }
 
     #[test]

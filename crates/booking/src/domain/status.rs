@@ -163,8 +163,14 @@ mod tests {
             transition(S::PaymentCompleted, E::Refunded).ok(),
             Some(S::Refunded)
         );
-        assert_eq!(transition(S::Invoiced, E::Cancelled).ok(), Some(S::Cancelled));
-        assert_eq!(transition(S::Cancelled, E::Refunded).ok(), Some(S::Refunded));
+        assert_eq!(
+            transition(S::Invoiced, E::Cancelled).ok(),
+            Some(S::Cancelled)
+        );
+        assert_eq!(
+            transition(S::Cancelled, E::Refunded).ok(),
+            Some(S::Refunded)
+        );
     }
 
     #[test]

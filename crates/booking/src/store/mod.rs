@@ -247,12 +247,18 @@ impl BookingStore {
                 }
             }
         }
-        Err(BookingError::Storage("no free booking code after 5 tries".into()))
+        Err(BookingError::Storage(
+            "no free booking code after 5 tries".into(),
+        ))
     }
 
     /// Records that the request under `key` was about `booking_id` (a retry with other
     /// parameters is then refused).
-    pub async fn remember(&self, key: &IdempotencyKey, booking_id: &str) -> Result<(), BookingError> {
+    pub async fn remember(
+        &self,
+        key: &IdempotencyKey,
+        booking_id: &str,
+    ) -> Result<(), BookingError> {
         let txn = match key.begin::<String>(&self.db).await.map_err(idem)? {
             Ok(txn) => txn,
             Err(_) => return Ok(()),
@@ -944,7 +950,11 @@ impl BookingStore {
             .filter_map(|r| {
                 serde_json::from_str::<serde_json::Value>(&r.payload)
                     .ok()
-                    .and_then(|v| v.get("to_status").and_then(|s| s.as_str()).map(str::to_owned))
+                    .and_then(|v| {
+                        v.get("to_status")
+                            .and_then(|s| s.as_str())
+                            .map(str::to_owned)
+                    })
             })
             .collect())
     }

@@ -55,7 +55,12 @@ impl MigrationTrait for Migration {
                 &["booking_id", "changed_at"],
                 false,
             ),
-            index("saga_steps", "ix_steps_due", &["state", "next_run_at"], false),
+            index(
+                "saga_steps",
+                "ix_steps_due",
+                &["state", "next_run_at"],
+                false,
+            ),
             // One ticket per seat of a show, whatever happens.
             index("tickets", "ux_tickets_seat", &["show_id", "seat_id"], true),
             index("tickets", "ix_tickets_booking", &["booking_id"], false),
