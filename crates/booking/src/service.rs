@@ -212,8 +212,8 @@ impl Bookings {
         // A reused key with other parameters is refused; a retry runs the (idempotent) rest.
         self.store.replay(&key).await?;
         let booking = self.get(user, booking_id).await?;
-        if booking.status == BookingStatus::PreBooking {
-            if let Some(claim) = self
+        if booking.status == BookingStatus::PreBooking
+            && let Some(claim) = self
                 .store
                 .claim_new(
                     booking_id,
@@ -222,9 +222,8 @@ impl Bookings {
                     ms(self.config.lease_ms),
                 )
                 .await?
-            {
-                self.run_claimed(claim).await;
-            }
+        {
+            self.run_claimed(claim).await;
         }
         let mut booking = self.get(user, booking_id).await?;
         // Another call is starting the payment right now: wait for it (bounded).

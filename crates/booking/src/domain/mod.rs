@@ -3,7 +3,7 @@
 //! - [`status`]: the lifecycle and its one transition function.
 //! - [`code`]: booking codes (Crockford base32, read aloud without confusion).
 //! - [`saga`]: the saga's steps, the payment decision, backoff, derived request ids.
-//! - [`error`]: [`BookingError`].
+//! - [`error`]: the error type, [`BookingError`].
 
 pub mod code;
 pub mod error;
