@@ -41,6 +41,8 @@ pub struct MarqueeConfig {
     pub identity: IdentityConfig,
     /// The seating service.
     pub seating: marquee_seating::SeatingConfig,
+    /// The booking service.
+    pub booking: marquee_booking::BookingConfig,
     /// The gateway (`marquee serve gateway`).
     pub gateway: marquee_gateway::GatewayConfig,
 }
@@ -69,6 +71,8 @@ pub enum ServiceName {
     Payments,
     /// `marquee.seating.v1.SeatingService` and `SeatingAdminService`.
     Seating,
+    /// `marquee.booking.v1.BookingService` and its saga worker.
+    Booking,
     /// The gRPC-Web gateway in front of the other services: its own listener and
     /// configuration (`[gateway]`), no storage. See [`gateway`].
     Gateway,
@@ -112,6 +116,9 @@ pub struct Options {
     pub seed_demo_data: bool,
     /// Seating settings (`catalog_url` must be set when seating is served).
     pub seating: marquee_seating::SeatingConfig,
+    /// Booking settings (the other services' addresses default to this listener when they run
+    /// in the same process).
+    pub booking: marquee_booking::BookingConfig,
     /// Verifies access tokens; without one every token is refused.
     pub verifier: Option<Verifier>,
 }
@@ -282,12 +289,125 @@ pub async fn build(
                     marquee_seating::serve(builder, &seating, options.server.max_message_bytes)
                         .await;
             }
+            ServiceName::Booking => {
+                let bookings = open_booking(options, local_addr, identity.as_ref()).await?;
+                builder =
+                    marquee_booking::serve(builder, &bookings, options.server.max_message_bytes);
+            }
             ServiceName::Gateway => {
                 anyhow::bail!("the gateway runs on its own listener: `marquee serve gateway`")
             }
         }
     }
     Ok(builder)
+}
+
+/// The address of a service booking calls: the configured one, else this listener when the
+/// service runs in this process.
+fn booking_peer(
+    options: &Options,
+    local_addr: std::net::SocketAddr,
+    configured: &Option<String>,
+    setting: &str,
+    service: ServiceName,
+) -> anyhow::Result<tonic::transport::Channel> {
+    let url = match configured {
+        Some(url) => url.clone(),
+        None if options.services.contains(&service) => format!("http://{local_addr}"),
+        None => anyhow::bail!(
+            "{setting} is not set: booking calls {service:?}, which does not run in this process"
+        ),
+    };
+    marquee_booking::remote::lazy_channel(setting, &url).map_err(anyhow::Error::msg)
+}
+
+/// Booking's own service token. With identity in this process, booking registers a client at
+/// start-up and takes tokens by client credentials in-process; otherwise it uses the
+/// configured `booking.client_id`/`client_secret` against `identity.endpoint`.
+async fn booking_tokens(
+    options: &Options,
+    identity: Option<&marquee_identity::Identity>,
+) -> anyhow::Result<marquee_booking::TokenSource> {
+    let config = &options.booking;
+    if let (Some(client_id), Some(secret)) = (&config.client_id, &config.client_secret) {
+        let endpoint = options.identity.endpoint.as_deref().context(
+            "identity.endpoint is not set: booking takes its service token from identity",
+        )?;
+        let channel = marquee_booking::remote::lazy_channel("identity.endpoint", endpoint)
+            .map_err(anyhow::Error::msg)?;
+        return Ok(marquee_booking::TokenSource::client_credentials(
+            channel,
+            client_id.clone(),
+            secret.expose().clone(),
+        ));
+    }
+    let identity = identity.context(
+        "booking.client_id and booking.client_secret are not set: booking needs its own \
+         service credentials when identity does not run in this process",
+    )?;
+    // A fresh client per start: its secret is known only to this process.
+    let (client, secret) = identity
+        .create_client(
+            &uuid::Uuid::now_v7().to_string(),
+            marquee_identity::service::ClientRequest {
+                display_name: "booking (in-process)".to_owned(),
+                role: marquee_platform::auth::Role::Service,
+                theatres: Vec::new(),
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("identity: cannot register booking's client: {e}"))?;
+    let secret = secret.context("identity returned no client secret")?;
+    let identity = identity.clone();
+    Ok(marquee_booking::TokenSource::new(move || {
+        let identity = identity.clone();
+        let client_id = client.id.clone();
+        let secret = secret.clone();
+        Box::pin(async move {
+            identity
+                .issue_client_token(&client_id, &secret)
+                .await
+                .map(|t| (t.token, t.expires_at))
+                .map_err(|e| format!("identity refused booking's token: {e}"))
+        })
+    }))
+}
+
+async fn open_booking(
+    options: &Options,
+    local_addr: std::net::SocketAddr,
+    identity: Option<&marquee_identity::Identity>,
+) -> anyhow::Result<marquee_booking::Bookings> {
+    let config = &options.booking;
+    config.validate().map_err(anyhow::Error::msg)?;
+    let remotes = marquee_booking::Remotes::new(
+        booking_peer(
+            options,
+            local_addr,
+            &config.catalog_url,
+            "booking.catalog_url",
+            ServiceName::Catalog,
+        )?,
+        booking_peer(
+            options,
+            local_addr,
+            &config.seating_url,
+            "booking.seating_url",
+            ServiceName::Seating,
+        )?,
+        booking_peer(
+            options,
+            local_addr,
+            &config.payments_url,
+            "booking.payments_url",
+            ServiceName::Payments,
+        )?,
+        booking_tokens(options, identity).await?,
+    );
+    let url = database_url(&options.storage, "booking")?;
+    marquee_booking::open(&url, remotes, config)
+        .await
+        .context("booking: cannot open its database")
 }
 
 /// Runs the requested services on `listener` until `shutdown` completes.
@@ -327,6 +447,12 @@ pub async fn migrate(storage: &Storage, services: &[ServiceName]) -> anyhow::Res
                 marquee_seating::store::db::SeatingDb::open(&url)
                     .await
                     .context("seating: migration failed")?;
+            }
+            ServiceName::Booking => {
+                let url = database_url(storage, "booking")?;
+                marquee_booking::store::BookingStore::open(&url)
+                    .await
+                    .context("booking: migration failed")?;
             }
             ServiceName::Gateway => {}
         }

@@ -85,6 +85,7 @@ const ALL: &[ServiceName] = &[
     ServiceName::Catalog,
     ServiceName::Seating,
     ServiceName::Payments,
+    ServiceName::Booking,
 ];
 
 fn external(config: &MarqueeConfig) -> anyhow::Result<Storage> {
@@ -130,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
                 services: ALL.to_vec(),
                 seed_demo_data: !no_demo_data,
                 seating: config.seating.clone(),
+                booking: config.booking.clone(),
                 verifier: None,
             };
             run(options, &format!("embedded, data in {}", data.display())).await
@@ -152,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
                 services: vec![service],
                 seed_demo_data: false,
                 seating: config.seating.clone(),
+                booking: config.booking.clone(),
                 verifier: None,
             };
             run(options, "distributed").await

@@ -188,6 +188,16 @@ impl SeatingApi {
     pub fn new(seating: Seating, drain: CancellationToken) -> Self {
         Self { seating, drain }
     }
+
+    /// Whose hold a call acts on: the caller's own, or, for a service caller, the holder's.
+    async fn holder(&self, caller: &auth::Caller, hold_id: &str) -> Result<String, Status> {
+        if caller.has_role(Role::Service) {
+            let (_, hold) = self.seating.any_hold(hold_id).await.map_err(to_status)?;
+            Ok(hold.user)
+        } else {
+            Ok(caller.subject.clone())
+        }
+    }
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -272,6 +282,7 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
     ) -> Result<Response<pb::ExtendHoldResponse>, Status> {
         let caller = auth::caller(&request)?.clone();
         let pb::ExtendHoldRequest { hold_id, extension } = request.into_inner();
+        let holder = self.holder(&caller, &hold_id).await?;
         let ext = extension
             .as_ref()
             .map(ms_of)
@@ -279,7 +290,7 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
             .map_err(to_status)?;
         let (ctx, hold) = self
             .seating
-            .extend(&caller.subject, &hold_id, ext)
+            .extend(&holder, &hold_id, ext)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ExtendHoldResponse {
@@ -294,13 +305,33 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
     ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
         let caller = auth::caller(&request)?.clone();
         let pb::ReleaseHoldRequest { hold_id } = request.into_inner();
+        let holder = self.holder(&caller, &hold_id).await?;
         let (ctx, hold) = self
             .seating
-            .release(&caller.subject, &hold_id)
+            .release(&holder, &hold_id)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ReleaseHoldResponse {
             hold: Some(hold_pb(&ctx, &hold)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_hold(
+        &self,
+        request: Request<pb::GetHoldRequest>,
+    ) -> Result<Response<pb::GetHoldResponse>, Status> {
+        let caller = auth::caller(&request)?.clone();
+        let pb::GetHoldRequest { hold_id } = request.into_inner();
+        let (ctx, hold) = if caller.has_role(Role::Service) {
+            self.seating.any_hold(&hold_id).await
+        } else {
+            self.seating.own_hold(&caller.subject, &hold_id).await
+        }
+        .map_err(to_status)?;
+        Ok(Response::new(pb::GetHoldResponse {
+            hold: Some(hold_pb(&ctx, &hold)),
+            holder_id: hold.user.clone(),
         }))
     }
 

@@ -349,6 +349,19 @@ impl Seating {
         Ok((ctx, hold))
     }
 
+    /// Any hold, whoever holds it (for service callers), or NOT_FOUND.
+    pub async fn any_hold(&self, hold_id: &str) -> Result<(ShowContext, Hold), SeatingError> {
+        let show_id = hold_show(hold_id)?;
+        let hold = self
+            .store
+            .get(show_id, hold_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| hold_not_found(hold_id))?;
+        let ctx = self.show(show_id).await?;
+        Ok((ctx, hold))
+    }
+
     /// A hold, whoever holds it (`None` once it is gone).
     pub async fn current_hold(&self, hold: &Hold) -> Result<Option<Hold>, SeatingError> {
         self.store

@@ -201,6 +201,18 @@ impl TestApp {
         server: ServerConfig,
         seating: marquee_seating::SeatingConfig,
     ) -> Option<TestApp> {
+        Self::spawn_full(test, backend, seed, server, seating, None).await
+    }
+
+    /// As [`TestApp::spawn_seating`]; with booking settings, booking is served too.
+    pub async fn spawn_full(
+        test: &str,
+        backend: Backend,
+        seed: bool,
+        server: ServerConfig,
+        seating: marquee_seating::SeatingConfig,
+        booking: Option<marquee_booking::BookingConfig>,
+    ) -> Option<TestApp> {
         let (storage, dir, external) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -244,9 +256,31 @@ impl TestApp {
             ],
             seed_demo_data: seed,
             seating,
+            booking: booking.clone().unwrap_or_default(),
             verifier: Some(test_verifier()),
         };
+        let mut options = options;
+        if booking.is_some() {
+            options.services.push(ServiceName::Booking);
+        }
         Some(Self::start(options, backend, dir, external).await)
+    }
+
+    /// Every service, booking included, with booking settings.
+    pub async fn spawn_booking(
+        test: &str,
+        backend: Backend,
+        booking: marquee_booking::BookingConfig,
+    ) -> Option<TestApp> {
+        Self::spawn_full(
+            test,
+            backend,
+            false,
+            server_config(),
+            test_seating_config(),
+            Some(booking),
+        )
+        .await
     }
 
     async fn start(

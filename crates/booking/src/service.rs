@@ -1,0 +1,592 @@
+//! Booking's application service: what the gRPC adapter calls, and the saga's steps, which the
+//! StartPayment call and the background worker run alike.
+
+use std::{sync::Arc, time::Duration as StdDuration};
+
+use chrono::{DateTime, Duration, Utc};
+use marquee_platform::{
+    CancellationToken,
+    idempotency::IdempotencyKey,
+    validation::{Violations, check_request_id},
+};
+use tokio::task::JoinSet;
+
+use crate::{
+    config::BookingConfig,
+    domain::{
+        BookingError, BookingEvent, BookingStatus,
+        saga::{self, PaymentDecision, Step},
+    },
+    remote::Remotes,
+    store::{BookingStore, BookingView, Claim, Finish, ItemView, NewBooking, PaymentView},
+};
+
+/// What a checkout needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutView {
+    /// Provider's public key id.
+    pub key_id: String,
+    /// Provider's order id.
+    pub provider_order_id: String,
+    /// When the payment window closes.
+    pub deadline: DateTime<Utc>,
+}
+
+/// What running a step came to.
+enum Outcome {
+    /// Done: apply this.
+    Finish(Finish),
+    /// Not yet: look again at this time.
+    Wait(DateTime<Utc>),
+}
+
+/// Bookings.
+#[derive(Clone)]
+pub struct Bookings {
+    store: BookingStore,
+    remotes: Remotes,
+    config: Arc<BookingConfig>,
+}
+
+fn check_booking_id(id: &str) -> Result<(), BookingError> {
+    if id.is_empty() {
+        return Err(Violations::one("booking_id", "required").into());
+    }
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(Violations::one("booking_id", "must be a UUID").into());
+    }
+    Ok(())
+}
+
+fn ms(d: u64) -> Duration {
+    Duration::milliseconds(i64::try_from(d).unwrap_or(i64::MAX / 2))
+}
+
+impl Bookings {
+    /// Bookings over `store`, calling other services through `remotes`.
+    pub fn new(store: BookingStore, remotes: Remotes, config: BookingConfig) -> Self {
+        Self {
+            store,
+            remotes,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &BookingStore {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &BookingConfig {
+        &self.config
+    }
+
+    /// `user`'s booking, or NOT_FOUND (also for other users' bookings: their existence is not
+    /// revealed).
+    pub async fn get(&self, user: &str, booking_id: &str) -> Result<BookingView, BookingError> {
+        check_booking_id(booking_id)?;
+        match self.store.get(booking_id).await? {
+            Some(b) if b.user_id == user => Ok(b),
+            _ => Err(BookingError::booking_not_found(booking_id)),
+        }
+    }
+
+    /// `user`'s bookings, newest first.
+    pub async fn list(
+        &self,
+        user: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<BookingView>, BookingError> {
+        self.store.list_for_user(user, after, limit).await
+    }
+
+    /// Creates a booking in PRE_BOOKING from `user`'s hold, priced at the show's prices now.
+    pub async fn create(
+        &self,
+        user: &str,
+        request_id: &str,
+        hold_id: &str,
+    ) -> Result<BookingView, BookingError> {
+        let mut v = Violations::new();
+        if let Err(e) = check_request_id(request_id) {
+            v.extend(e);
+        }
+        v.check(!hold_id.is_empty(), "hold_id", "required");
+        v.check(hold_id.len() <= 128, "hold_id", "at most 128 characters");
+        v.into_result()?;
+        let key = IdempotencyKey::new("booking.create", request_id, &(user, hold_id));
+        if let Some(id) = self.store.replay(&key).await? {
+            return self.get(user, &id).await;
+        }
+        let hold_not_found = || BookingError::NotFound {
+            kind: "hold",
+            id: hold_id.to_owned(),
+        };
+        let hold = self
+            .remotes
+            .hold(hold_id)
+            .await?
+            .filter(|h| h.holder_id == user)
+            .ok_or_else(hold_not_found)?;
+        if hold.expires_at <= Utc::now() {
+            return Err(BookingError::precondition(
+                "HOLD_EXPIRED",
+                "the seat hold has expired",
+            ));
+        }
+        let show = self.remotes.show(&hold.show_id).await?;
+        let categories = self.remotes.seat_categories(&show.screen_id).await?;
+        let mut items = Vec::with_capacity(hold.seat_ids.len());
+        for seat in &hold.seat_ids {
+            let category = categories
+                .iter()
+                .find(|(s, _)| s == seat)
+                .map(|(_, c)| c.clone())
+                .ok_or_else(|| BookingError::Dependency {
+                    service: "catalog",
+                    message: format!("seat {seat} is not in the screen's layout"),
+                })?;
+            let price = show
+                .prices
+                .iter()
+                .find(|(c, _)| *c == category)
+                .map(|(_, p)| p.clone())
+                .ok_or_else(|| {
+                    BookingError::precondition(
+                        "PRICE_MISSING",
+                        format!("the show has no price for category {category}"),
+                    )
+                })?;
+            items.push(ItemView {
+                seat_id: seat.clone(),
+                category_code: category,
+                price,
+            });
+        }
+        if items.is_empty() {
+            return Err(BookingError::precondition(
+                "HOLD_EMPTY",
+                "the hold has no seats",
+            ));
+        }
+        if items
+            .iter()
+            .any(|i| i.price.currency != items[0].price.currency)
+        {
+            return Err(BookingError::precondition(
+                "MIXED_CURRENCIES",
+                "the seats are priced in different currencies",
+            ));
+        }
+        let new = NewBooking {
+            user_id: user.to_owned(),
+            show_id: hold.show_id.clone(),
+            theatre_id: show.theatre_id,
+            hold_id: hold.id.clone(),
+            fencing_token: hold.fencing_token,
+            hold_expires_at: hold.expires_at,
+            items,
+        };
+        let id = self.store.create(&key, &new, hold.expires_at).await?;
+        self.get(user, &id).await
+    }
+
+    /// Starts payment for `user`'s booking (see the StartPayment RPC).
+    pub async fn start_payment(
+        &self,
+        user: &str,
+        request_id: &str,
+        booking_id: &str,
+    ) -> Result<(BookingView, CheckoutView), BookingError> {
+        let mut v = Violations::new();
+        if let Err(e) = check_request_id(request_id) {
+            v.extend(e);
+        }
+        if let Err(BookingError::Invalid(e)) = check_booking_id(booking_id) {
+            v.extend(e);
+        }
+        v.into_result()?;
+        let key = IdempotencyKey::new("booking.start_payment", request_id, &(user, booking_id));
+        // A reused key with other parameters is refused; a retry runs the (idempotent) rest.
+        self.store.replay(&key).await?;
+        let booking = self.get(user, booking_id).await?;
+        if booking.status == BookingStatus::PreBooking
+            && let Some(claim) = self
+                .store
+                .claim_new(
+                    booking_id,
+                    Step::StartPayment,
+                    Utc::now(),
+                    ms(self.config.lease_ms),
+                )
+                .await?
+        {
+            self.run_claimed(claim).await;
+        }
+        let mut booking = self.get(user, booking_id).await?;
+        // Another call is starting the payment right now: wait for it (bounded).
+        for _ in 0..50 {
+            if booking.status != BookingStatus::PreBooking
+                || booking.parked_reason.is_some()
+                || self
+                    .store
+                    .step_state(booking_id, Step::StartPayment)
+                    .await?
+                    .as_deref()
+                    != Some("running")
+            {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+            booking = self.get(user, booking_id).await?;
+        }
+        if let Some(reason) = &booking.parked_reason {
+            return Err(BookingError::precondition(
+                "BOOKING_PARKED",
+                format!("the booking is waiting for an operator: {reason}"),
+            ));
+        }
+        let payable = matches!(
+            booking.status,
+            BookingStatus::PaymentInitiated
+                | BookingStatus::PaymentCompleted
+                | BookingStatus::BookingCompleted
+                | BookingStatus::Invoiced
+        );
+        let Some(payment) = booking.payment.clone().filter(|_| payable) else {
+            return Err(match booking.status {
+                BookingStatus::PreBooking => BookingError::Dependency {
+                    service: "booking",
+                    message: "payment is being started; retry".to_owned(),
+                },
+                BookingStatus::Expired => BookingError::precondition(
+                    "BOOKING_EXPIRED",
+                    "the booking has expired: its seat hold ran out",
+                ),
+                _ => BookingError::precondition(
+                    "BOOKING_NOT_PAYABLE",
+                    format!("a booking in {} cannot be paid", booking.status.as_str()),
+                ),
+            });
+        };
+        // The order's creation is idempotent under its derived request id: this returns it.
+        let order = self
+            .remotes
+            .create_order(
+                saga::request_id(booking_id, "create_order"),
+                &booking.total,
+                &booking.theatre_id,
+                booking_id,
+            )
+            .await?;
+        self.store.remember(&key, booking_id).await?;
+        Ok((
+            booking,
+            CheckoutView {
+                key_id: order.key_id,
+                provider_order_id: payment.provider_order_id,
+                deadline: payment.deadline,
+            },
+        ))
+    }
+
+    /// Runs a claimed step and records what came of it: finished, waiting, retried with backoff,
+    /// or parked after `max_attempts` failures.
+    pub async fn run_claimed(&self, claim: Claim) {
+        let outcome = self.run_step(&claim).await;
+        let now = Utc::now();
+        let recorded = match outcome {
+            Ok(Outcome::Finish(finish)) => match self.store.finish(&claim, finish).await {
+                Ok(_) => Ok(()),
+                // The booking moved on meanwhile (another step won): look again.
+                Err(BookingError::IllegalTransition { .. }) => {
+                    self.store
+                        .reschedule(&claim, now, Some("the booking changed meanwhile"))
+                        .await
+                }
+                Err(e) => self.failed(&claim, &e, now).await,
+            },
+            Ok(Outcome::Wait(at)) => self.store.reschedule(&claim, at, None).await,
+            Err(e) => self.failed(&claim, &e, now).await,
+        };
+        if let Err(e) = recorded {
+            // The lease runs out and the step is picked up again.
+            tracing::warn!(booking_id = %claim.booking_id, step = claim.step.as_str(), error = %e, "saga step outcome not recorded");
+        }
+    }
+
+    async fn failed(
+        &self,
+        claim: &Claim,
+        error: &BookingError,
+        now: DateTime<Utc>,
+    ) -> Result<(), BookingError> {
+        let reason = match error {
+            BookingError::Storage(cause) => format!("storage error: {cause}"),
+            other => other.to_string(),
+        };
+        let attempts = u32::try_from(claim.attempts).unwrap_or(0);
+        if error.is_transient() && attempts < self.config.max_attempts {
+            tracing::info!(booking_id = %claim.booking_id, step = claim.step.as_str(), attempts, error = %reason, "saga step failed; retrying");
+            let delay = saga::backoff_ms(
+                attempts,
+                self.config.retry_base_ms,
+                self.config.retry_max_ms,
+            );
+            self.store
+                .reschedule(claim, now + ms(delay), Some(&reason))
+                .await
+        } else {
+            tracing::error!(booking_id = %claim.booking_id, step = claim.step.as_str(), attempts, error = %reason, "saga step parked");
+            self.store.park(claim, &reason).await
+        }
+    }
+
+    async fn run_step(&self, claim: &Claim) -> Result<Outcome, BookingError> {
+        let booking = self
+            .store
+            .get(&claim.booking_id)
+            .await?
+            .ok_or_else(|| BookingError::booking_not_found(&claim.booking_id))?;
+        match claim.step {
+            Step::StartPayment => self.start_payment_step(&booking).await,
+            Step::AwaitPayment => self.await_payment_step(&booking).await,
+            Step::ConfirmSeats => self.confirm_seats_step(&booking).await,
+            Step::IssueInvoice => Ok(Outcome::Finish(
+                if booking.status == BookingStatus::BookingCompleted {
+                    Finish {
+                        event: Some((BookingEvent::Invoiced, "invoice issued".to_owned())),
+                        invoice: true,
+                        ..Finish::default()
+                    }
+                } else {
+                    Finish::default()
+                },
+            )),
+            Step::ExpireUnstarted => self.expire_unstarted_step(&booking).await,
+        }
+    }
+
+    async fn start_payment_step(&self, b: &BookingView) -> Result<Outcome, BookingError> {
+        if b.status != BookingStatus::PreBooking {
+            return Ok(Outcome::Finish(Finish::default()));
+        }
+        let window = self.config.payment_window_ms + self.config.capture_margin_ms;
+        let hold_expires = match self
+            .remotes
+            .extend_hold(&b.hold_id, StdDuration::from_millis(window))
+            .await
+        {
+            Ok(at) => at,
+            Err(BookingError::Precondition { .. } | BookingError::NotFound { .. }) => {
+                return Ok(Outcome::Finish(Finish {
+                    event: Some((
+                        BookingEvent::Expired,
+                        "the seat hold expired before payment started".to_owned(),
+                    )),
+                    ..Finish::default()
+                }));
+            }
+            Err(e) => return Err(e),
+        };
+        let order = self
+            .remotes
+            .create_order(
+                saga::request_id(&b.id, "create_order"),
+                &b.total,
+                &b.theatre_id,
+                &b.id,
+            )
+            .await?;
+        let now = Utc::now();
+        let deadline_ms = saga::payment_deadline_ms(
+            now.timestamp_millis(),
+            self.config.payment_window_ms as i64,
+            hold_expires.timestamp_millis(),
+            self.config.capture_margin_ms as i64,
+        );
+        let deadline = DateTime::from_timestamp_millis(deadline_ms).unwrap_or(now);
+        Ok(Outcome::Finish(Finish {
+            event: Some((
+                BookingEvent::PaymentStarted,
+                format!(
+                    "payment order created; the seat hold runs until {}",
+                    hold_expires.to_rfc3339()
+                ),
+            )),
+            payment: Some(PaymentView {
+                order_id: order.order_id,
+                provider_order_id: order.provider_order_id,
+                deadline,
+            }),
+            hold_expires_at: Some(hold_expires),
+            next: vec![(Step::AwaitPayment, now + ms(self.config.poll_min_ms))],
+            ..Finish::default()
+        }))
+    }
+
+    async fn await_payment_step(&self, b: &BookingView) -> Result<Outcome, BookingError> {
+        let (BookingStatus::PaymentInitiated, Some(payment)) = (b.status, &b.payment) else {
+            return Ok(Outcome::Finish(Finish::default()));
+        };
+        let now = Utc::now();
+        let seen = self.remotes.payment(&payment.order_id).await?;
+        let decision = saga::decide_payment(
+            &seen,
+            now.timestamp_millis(),
+            payment.deadline.timestamp_millis(),
+        );
+        let captured = || Finish {
+            event: Some((BookingEvent::PaymentCaptured, "payment captured".to_owned())),
+            next: vec![(Step::ConfirmSeats, Utc::now())],
+            ..Finish::default()
+        };
+        match decision {
+            PaymentDecision::RecordCapture => Ok(Outcome::Finish(captured())),
+            PaymentDecision::CaptureIfHoldValid => {
+                let hold = self.remotes.hold(&b.hold_id).await?;
+                let valid = hold.as_ref().is_some_and(|h| {
+                    saga::hold_covers_capture(
+                        b.fencing_token,
+                        h.fencing_token,
+                        h.expires_at.timestamp_millis(),
+                        Utc::now().timestamp_millis(),
+                        self.config.capture_margin_ms as i64,
+                    )
+                });
+                if valid {
+                    self.remotes
+                        .capture(saga::request_id(&b.id, "capture"), &payment.order_id)
+                        .await?;
+                    return Ok(Outcome::Finish(captured()));
+                }
+                let reason = "the seat hold expired before the payment could be captured";
+                self.remotes
+                    .void(saga::request_id(&b.id, "void"), &payment.order_id, reason)
+                    .await?;
+                self.remotes.release_hold(&b.hold_id).await?;
+                Ok(Outcome::Finish(Finish {
+                    event: Some((
+                        BookingEvent::Expired,
+                        format!("{reason}; the payment was voided"),
+                    )),
+                    ..Finish::default()
+                }))
+            }
+            PaymentDecision::Wait => {
+                // Look more often at first (a checkout is usually quick), less later.
+                let elapsed = (now - b.updated_at).num_milliseconds().max(0) as u64;
+                let every = (elapsed / 8).clamp(self.config.poll_min_ms, self.config.poll_max_ms);
+                Ok(Outcome::Wait(
+                    (now + ms(every)).min(payment.deadline).max(now),
+                ))
+            }
+            PaymentDecision::Expire(reason) => {
+                self.remotes.release_hold(&b.hold_id).await?;
+                Ok(Outcome::Finish(Finish {
+                    event: Some((BookingEvent::Expired, format!("{reason}; seats released"))),
+                    ..Finish::default()
+                }))
+            }
+            PaymentDecision::Fail(reason) => {
+                self.remotes.release_hold(&b.hold_id).await?;
+                Ok(Outcome::Finish(Finish {
+                    event: Some((
+                        BookingEvent::PaymentFailed,
+                        format!("{reason}; seats released"),
+                    )),
+                    ..Finish::default()
+                }))
+            }
+        }
+    }
+
+    async fn confirm_seats_step(&self, b: &BookingView) -> Result<Outcome, BookingError> {
+        let (BookingStatus::PaymentCompleted, Some(payment)) = (b.status, &b.payment) else {
+            return Ok(Outcome::Finish(Finish::default()));
+        };
+        match self
+            .remotes
+            .confirm_hold(&b.hold_id, b.fencing_token, &b.code)
+            .await
+        {
+            Ok(()) => Ok(Outcome::Finish(Finish {
+                event: Some((
+                    BookingEvent::SeatsConfirmed,
+                    format!("seats sold; {} ticket(s) issued", b.items.len()),
+                )),
+                tickets: true,
+                next: vec![(Step::IssueInvoice, Utc::now())],
+                ..Finish::default()
+            })),
+            Err(BookingError::Precondition { reason, .. }) => {
+                let why = format!("the seat hold was lost after capture ({reason})");
+                self.remotes
+                    .refund(saga::request_id(&b.id, "refund"), &payment.order_id, &why)
+                    .await?;
+                Ok(Outcome::Finish(Finish {
+                    event: Some((
+                        BookingEvent::Refunded,
+                        format!("{why}; the payment was refunded"),
+                    )),
+                    ..Finish::default()
+                }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn expire_unstarted_step(&self, b: &BookingView) -> Result<Outcome, BookingError> {
+        if b.status != BookingStatus::PreBooking {
+            return Ok(Outcome::Finish(Finish::default()));
+        }
+        if let Some(h) = self.remotes.hold(&b.hold_id).await?
+            && h.fencing_token == b.fencing_token
+            && h.expires_at > Utc::now()
+        {
+            // The customer extended the hold: expire when it runs out.
+            return Ok(Outcome::Wait(h.expires_at));
+        }
+        self.remotes.release_hold(&b.hold_id).await?;
+        Ok(Outcome::Finish(Finish {
+            event: Some((
+                BookingEvent::Expired,
+                "the seat hold expired before payment started".to_owned(),
+            )),
+            ..Finish::default()
+        }))
+    }
+
+    /// Runs due saga steps until `stop` is cancelled: on start-up this resumes every step left
+    /// unfinished (a pending one at once, a running one when its claimant's lease has run out).
+    pub async fn run_worker(self, stop: CancellationToken) {
+        let tick = StdDuration::from_millis(self.config.tick_ms);
+        loop {
+            let due = match self.store.due_steps(Utc::now(), 64).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "saga worker cannot read due steps");
+                    Vec::new()
+                }
+            };
+            let mut running = JoinSet::new();
+            for (booking_id, step) in due {
+                let claim = self
+                    .store
+                    .claim(&booking_id, step, Utc::now(), ms(self.config.lease_ms))
+                    .await;
+                if let Ok(Some(claim)) = claim {
+                    let this = self.clone();
+                    running.spawn(async move { this.run_claimed(claim).await });
+                }
+            }
+            while running.join_next().await.is_some() {}
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+}

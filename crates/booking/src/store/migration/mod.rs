@@ -1,0 +1,15 @@
+//! Booking's migrations, one per file.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_booking;
+
+/// Runs booking's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_booking::Migration)]
+    }
+}
