@@ -705,21 +705,29 @@ async fn two_instances_expire_each_hold_once() {
             .expect("hold"),
         );
     }
-    let mut hw = c2
-        .watch_hold(authed(
-            &customer("user0"),
-            pb::WatchHoldRequest {
-                hold_id: holds[0].hold_id.clone(),
-            },
-        ))
-        .await
-        .expect("watch hold")
-        .into_inner();
-    let mut last = None;
-    while let Some(m) = hw.next().await {
-        last = Some(m.expect("ok").kind());
+    // Wait until every one of the three holds has expired (each holder's WatchHold ends with
+    // EXPIRED), so that the marker below comes after all three expiries.
+    for (i, h) in holds.iter().enumerate() {
+        let watched = c2
+            .watch_hold(authed(
+                &customer(&format!("user{i}")),
+                pb::WatchHoldRequest {
+                    hold_id: h.hold_id.clone(),
+                },
+            ))
+            .await;
+        let mut hw = match watched {
+            Ok(stream) => stream.into_inner(),
+            // Already expired and gone before we started watching.
+            Err(status) if status.code() == tonic::Code::NotFound => continue,
+            Err(status) => panic!("watch hold {i}: {status:?}"),
+        };
+        let mut last = None;
+        while let Some(m) = hw.next().await {
+            last = Some(m.expect("ok").kind());
+        }
+        assert_eq!(last, Some(pb::HoldEventKind::Expired), "hold {i}");
     }
-    assert_eq!(last, Some(pb::HoldEventKind::Expired));
     // After the three expiries, a marker hold: each watcher must see exactly three EXPIRED
     // changes before the marker's HELD (one per hold: a second expiry would show up here).
     let marker = hold(&mut c1, &alice, &s.id, &["B-4"])

@@ -291,6 +291,11 @@ pub async fn build(
             }
             ServiceName::Booking => {
                 let bookings = open_booking(options, local_addr, identity.as_ref()).await?;
+                marquee_platform::events::spawn_relay(
+                    bookings.store().db().clone(),
+                    shared.bus.clone(),
+                    builder.drain_token(),
+                );
                 builder =
                     marquee_booking::serve(builder, &bookings, options.server.max_message_bytes);
             }

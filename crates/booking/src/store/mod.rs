@@ -193,6 +193,11 @@ impl BookingStore {
         Ok(Self { db })
     }
 
+    /// The connection (the outbox relay reads booking's outbox through it).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// True while the database answers.
     pub async fn ping(&self) -> bool {
         marquee_platform::db::ping(&self.db).await
