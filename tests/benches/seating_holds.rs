@@ -320,7 +320,10 @@ async fn main() {
     };
     let app = TestApp::spawn_external(ext, server, seating).await;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("seating benchmark: server in-process on {}, {cores} cores visible", app.addr);
+    println!(
+        "seating benchmark: server in-process on {}, {cores} cores visible",
+        app.addr
+    );
     println!("RSS at start: {:.1} MiB", rss_mib());
 
     let big = common::venue_with(&app, big_layout()).await;
@@ -400,7 +403,14 @@ async fn main() {
     println!();
     println!("HoldSeats latency (each hold followed by its release), {PHASE:?} per level:");
     for (n, target) in [(1usize, None), (64, Some(5.0)), (200, Some(10.0))] {
-        let o = drive(&channels, &load_show, n, Load::HoldRelease, &format!("lat{n}")).await;
+        let o = drive(
+            &channels,
+            &load_show,
+            n,
+            Load::HoldRelease,
+            &format!("lat{n}"),
+        )
+        .await;
         let l = &o.hold_latencies_ms;
         println!(
             "  {n:>3} clients: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} holds){}",

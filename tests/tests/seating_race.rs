@@ -112,7 +112,10 @@ async fn check(
     let (held, sold) = states(c, show_id).await;
     assert_eq!(held, union, "round {round}: held seats != active holds");
     assert_eq!(&sold, confirmed, "round {round}: sold seats != confirmed");
-    assert!(held.is_disjoint(&sold), "round {round}: a seat held and sold");
+    assert!(
+        held.is_disjoint(&sold),
+        "round {round}: a seat held and sold"
+    );
 }
 
 async fn confirm(c: &mut Client, h: &pb::Hold) -> Result<pb::ConfirmHoldResponse, tonic::Status> {
@@ -311,7 +314,8 @@ async fn race(app: TestApp) {
             let e = r.expect_err("a stale hold must never sell a seat");
             assert_eq!(e.code(), Code::FailedPrecondition, "round {round}: {e:?}");
             assert!(
-                ["HOLD_NOT_FOUND", "STALE_TOKEN", "HOLD_EXPIRED"].contains(&common::reason(&e).as_str()),
+                ["HOLD_NOT_FOUND", "STALE_TOKEN", "HOLD_EXPIRED"]
+                    .contains(&common::reason(&e).as_str()),
                 "round {round}: stale confirm of {}: {e:?}",
                 h.hold_id
             );
