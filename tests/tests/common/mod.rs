@@ -114,6 +114,12 @@ impl External {
             .map_err(|_| "MARQUEE_TEST_DATABASE_URL is not set".to_owned())?;
         let redis_url = std::env::var("MARQUEE_TEST_REDIS_URL")
             .map_err(|_| "MARQUEE_TEST_REDIS_URL is not set".to_owned())?;
+        Self::create_on(admin_url, redis_url).await
+    }
+
+    /// As [`External::create`], on the PostgreSQL server of `admin_url` and the Redis of
+    /// `redis_url`.
+    pub async fn create_on(admin_url: String, redis_url: String) -> Result<External, String> {
         let database = format!("marquee_test_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(&admin_url)
             .await
@@ -237,7 +243,33 @@ impl TestApp {
                 Err(why) => return skip(test, &why),
             },
         };
-        let options = Options {
+        let options = Self::options(storage, server, seating, booking, seed);
+        Some(Self::start(options, backend, dir, external).await)
+    }
+
+    /// Starts every service on the external servers of `ext` (PostgreSQL + Redis).
+    pub async fn spawn_external(
+        ext: External,
+        server: ServerConfig,
+        seating: marquee_seating::SeatingConfig,
+    ) -> TestApp {
+        let storage = Storage::External {
+            database_url: ext.database_url.clone(),
+            redis_url: Some(ext.redis_url.clone()),
+            redis_key_prefix: ext.redis_prefix.clone(),
+        };
+        let options = Self::options(storage, server, seating, None, false);
+        Self::start(options, Backend::Postgres, None, Some(ext)).await
+    }
+
+    fn options(
+        storage: Storage,
+        server: ServerConfig,
+        seating: marquee_seating::SeatingConfig,
+        booking: Option<marquee_booking::BookingConfig>,
+        seed: bool,
+    ) -> Options {
+        let mut options = Options {
             server,
             catalog: CatalogConfig::default(),
             payments: marquee_payments::PaymentsConfig {
@@ -259,11 +291,10 @@ impl TestApp {
             booking: booking.clone().unwrap_or_default(),
             verifier: Some(test_verifier()),
         };
-        let mut options = options;
         if booking.is_some() {
             options.services.push(ServiceName::Booking);
         }
-        Some(Self::start(options, backend, dir, external).await)
+        options
     }
 
     /// Every service, booking included, with booking settings.
@@ -601,6 +632,11 @@ pub fn movie(title: &str, language: &str, genres: &[&str], minutes: i64) -> pb::
 }
 
 pub async fn venue(app: &TestApp) -> Venue {
+    venue_with(app, small_layout()).await
+}
+
+/// As [`venue`], with the screen's `layout` (categories PRIME and CLASSIC, as [`schedule`] prices).
+pub async fn venue_with(app: &TestApp, layout: pb::SeatLayout) -> Venue {
     let mut admin = app.admin().await;
     let city = admin
         .create_city(pb::CreateCityRequest {
@@ -641,7 +677,7 @@ pub async fn venue(app: &TestApp) -> Venue {
             theatre_id: theatre.id.clone(),
             name: "Audi 1".into(),
             formats: vec![pb::Format::Format2d as i32, pb::Format::Format3d as i32],
-            layout: Some(small_layout()),
+            layout: Some(layout),
         })
         .await
         .expect("screen")
