@@ -186,6 +186,8 @@ async fn drive(
         let channel = channels[w % channels.len()].clone();
         let show_id = show_id.to_owned();
         let who = token(&format!("bench-{tag}-{w}"), &[Role::Customer]);
+        // Hold-only leaves its holds in place: its seats are apart from the other phases'.
+        let seat = if load == Load::HoldOnly { 1000 + w } else { w };
         tasks.push(tokio::spawn(async move {
             let mut seating = Client::new(channel.clone());
             let mut health = HealthClient::new(channel);
@@ -204,7 +206,7 @@ async fn drive(
                     Load::HoldRelease | Load::HoldOnly => {
                         let t = Instant::now();
                         let h = seating
-                            .hold_seats(authed(&who, hold_req(&show_id, big_seat(w))))
+                            .hold_seats(authed(&who, hold_req(&show_id, big_seat(seat))))
                             .await
                             .expect("hold")
                             .into_inner()
