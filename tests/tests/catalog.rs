@@ -988,10 +988,20 @@ async fn cache_invalidation(app: TestApp) {
         let redis = marquee_platform::redis::connect(&ext.redis_url)
             .await
             .expect("redis");
-        let (_, keys): (String, Vec<String>) = redis
-            .scan_page("0", format!("{}*", ext.redis_prefix), Some(1000), None)
-            .await
-            .expect("scan");
+        // SCAN the whole keyspace (other tests share this Redis): page until the cursor is 0.
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor = "0".to_owned();
+        loop {
+            let (next, page): (String, Vec<String>) = redis
+                .scan_page(cursor, format!("{}*", ext.redis_prefix), Some(1000), None)
+                .await
+                .expect("scan");
+            keys.extend(page);
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
         assert!(
             keys.iter().any(|k| k.contains("catalog:show")),
             "show cached in Redis: {keys:?}"
