@@ -2,53 +2,14 @@
 //! jsonwebtoken itself uses, and stored as PKCS#8), JWTs signed with `alg: EdDSA` and a `kid`
 //! header, and the JWKS document of the public keys.
 
-use base64::{
-    Engine as _,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::JwkSet};
+pub use marquee_platform::keys::KeyMaterial;
+use marquee_platform::{
+    auth::{AUDIENCE, Claims, ISSUER, Role},
+    keys::jwks,
 };
-use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{
-    Algorithm, EncodingKey, Header,
-    jwk::{
-        AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
-        OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
-    },
-};
-use marquee_platform::auth::{AUDIENCE, Claims, ISSUER, Role};
 
 use crate::domain::{IdentityError, model::AccessToken};
-
-/// A key pair as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyMaterial {
-    /// Key id.
-    pub kid: String,
-    /// PKCS#8 DER of the private key, base64.
-    pub private_pkcs8: String,
-    /// The public key, base64url without padding.
-    pub public_key: String,
-    /// When it was made (Unix seconds).
-    pub created_at: i64,
-}
-
-impl KeyMaterial {
-    /// A new random key pair.
-    pub fn generate(now: i64) -> Result<Self, IdentityError> {
-        let seed: [u8; 32] = rand::random();
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let der = key.to_pkcs8_der().map_err(IdentityError::internal)?;
-        Ok(Self {
-            kid: uuid::Uuid::now_v7().simple().to_string(),
-            private_pkcs8: STANDARD.encode(der.as_bytes()),
-            public_key: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
-            created_at: now,
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("stored signing key is unreadable")]
-struct BadKey;
 
 /// The keys identity signs with and publishes.
 pub struct Keys {
@@ -66,12 +27,9 @@ impl std::fmt::Debug for Keys {
 impl Keys {
     /// Signs with `active`, publishes every key of `all`.
     pub fn new(active: &KeyMaterial, all: &[KeyMaterial]) -> Result<Self, IdentityError> {
-        let der = STANDARD
-            .decode(&active.private_pkcs8)
-            .map_err(|_| IdentityError::internal(BadKey))?;
         Ok(Self {
             kid: active.kid.clone(),
-            signing: EncodingKey::from_ed_der(&der),
+            signing: active.encoding_key().map_err(IdentityError::internal)?,
             public: all
                 .iter()
                 .map(|k| (k.kid.clone(), k.public_key.clone()))
@@ -115,25 +73,11 @@ impl Keys {
 
     /// The public keys as a JWKS document.
     pub fn jwks(&self) -> JwkSet {
-        JwkSet {
-            keys: self
-                .public
+        jwks(
+            self.public
                 .iter()
-                .map(|(kid, x)| Jwk {
-                    common: CommonParameters {
-                        public_key_use: Some(PublicKeyUse::Signature),
-                        key_algorithm: Some(KeyAlgorithm::EdDSA),
-                        key_id: Some(kid.clone()),
-                        ..CommonParameters::default()
-                    },
-                    algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
-                        key_type: OctetKeyPairType::OctetKeyPair,
-                        curve: EllipticCurve::Ed25519,
-                        x: x.clone(),
-                    }),
-                })
-                .collect(),
-        }
+                .map(|(kid, x)| (kid.as_str(), x.as_str())),
+        )
     }
 }
 

@@ -129,7 +129,15 @@ pub enum AuthError {
 pub struct Verifier {
     keys: Arc<RwLock<HashMap<String, DecodingKey>>>,
     validation: Arc<Validation>,
+    /// Tokens verified lately, with their caller and expiry (Unix seconds): an Ed25519
+    /// signature check costs more than the rest of a small call, and a client sends the same
+    /// token with every call until it refreshes it. Emptied when the keys are replaced.
+    verified: moka::sync::Cache<Arc<str>, (Caller, i64)>,
 }
+
+/// How many verified tokens are remembered, and for how long at most.
+const VERIFIED_CAPACITY: u64 = 100_000;
+const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -159,6 +167,10 @@ impl Verifier {
         Self {
             keys: Arc::new(RwLock::new(HashMap::new())),
             validation: Arc::new(validation),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(VERIFIED_TTL)
+                .build(),
         }
     }
 
@@ -170,6 +182,8 @@ impl Verifier {
         if let Ok(mut current) = self.keys.write() {
             *current = keys;
         }
+        // A token signed by a key that is gone must not pass from memory.
+        self.verified.invalidate_all();
         n
     }
 
@@ -186,8 +200,21 @@ impl Verifier {
         taken
     }
 
-    /// Verifies a token and returns its caller.
+    /// Verifies a token and returns its caller. A token verified within the last minute is
+    /// not checked again (only its expiry is).
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        if let Some((caller, exp)) = self.verified.get(token) {
+            let now = chrono::Utc::now().timestamp();
+            if now <= exp + self.validation.leeway as i64 {
+                return Ok(caller);
+            }
+            self.verified.invalidate(token);
+            return Err(AuthError::Expired);
+        }
+        self.verify_signed(token)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<Caller, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Algorithm);
@@ -213,12 +240,15 @@ impl Verifier {
             }
         })?;
         let c = data.claims;
-        Ok(Caller {
+        let caller = Caller {
             subject: c.sub,
             roles: c.roles,
             theatres: c.theatres,
             token_id: c.jti,
-        })
+        };
+        self.verified
+            .insert(Arc::from(token), (caller.clone(), c.exp));
+        Ok(caller)
     }
 
     /// Verifies the value of an `authorization` header.
@@ -334,5 +364,54 @@ where
         }
         let fut = self.inner.call(req);
         Box::pin(fut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{Algorithm, Header};
+
+    use super::*;
+    use crate::keys::{KeyMaterial, jwks};
+
+    fn sign(key: &KeyMaterial, exp_in: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            sub: "user-1".to_owned(),
+            iat: now,
+            exp: now + exp_in,
+            jti: "t1".to_owned(),
+            roles: vec![Role::Customer],
+            theatres: Vec::new(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &key.encoding_key().expect("key")).expect("sign")
+    }
+
+    #[test]
+    fn remembered_tokens_are_forgotten_with_their_key() {
+        let key = KeyMaterial::generate(0).expect("key");
+        let other = KeyMaterial::generate(0).expect("key");
+        let verifier = Verifier::new();
+        assert_eq!(
+            verifier.set_keys(&jwks([(key.kid.as_str(), key.public_key.as_str())])),
+            1
+        );
+        let token = sign(&key, 600);
+        let first = verifier.verify(&token).expect("valid");
+        // The second check is answered from memory, with the same caller.
+        assert_eq!(verifier.verify(&token).expect("valid again"), first);
+        verifier.verified.run_pending_tasks();
+        assert_eq!(verifier.verified.entry_count(), 1);
+        // Once the key is gone, so is the token.
+        verifier.set_keys(&jwks([(other.kid.as_str(), other.public_key.as_str())]));
+        assert_eq!(verifier.verify(&token), Err(AuthError::UnknownKey));
+        // A token that fails is never remembered as valid.
+        let expired = sign(&other, -3_600);
+        assert_eq!(verifier.verify(&expired), Err(AuthError::Expired));
+        assert_eq!(verifier.verify(&expired), Err(AuthError::Expired));
     }
 }

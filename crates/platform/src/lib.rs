@@ -12,6 +12,7 @@
 //! - [`auth`]: access-token verification and the verified [`auth::Caller`] of a call.
 //! - [`events`]: the transactional outbox, its relay, and the bus (Redis Streams or in-process).
 //! - [`db`], [`cache`], [`idempotency`], [`paging`]: storage helpers shared by the services.
+//! - [`keys`]: Ed25519 signing keys and JWKS documents (access tokens, ticket tokens).
 
 #![forbid(unsafe_code)]
 
@@ -22,6 +23,7 @@ pub mod db;
 pub mod events;
 mod http_routes;
 pub mod idempotency;
+pub mod keys;
 pub mod middleware;
 pub mod paging;
 pub mod redis;

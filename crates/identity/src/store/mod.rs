@@ -238,7 +238,7 @@ impl IdentityStore {
         };
         let mut rows = load().await?;
         if rows.is_empty() {
-            let k = KeyMaterial::generate(now)?;
+            let k = KeyMaterial::generate(now).map_err(IdentityError::internal)?;
             signing_key::ActiveModel {
                 kid: Set(k.kid),
                 private_pkcs8: Set(k.private_pkcs8),
