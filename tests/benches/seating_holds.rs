@@ -320,7 +320,7 @@ async fn main() {
         expiring_soon_ms: 5_000,
         ..marquee_seating::SeatingConfig::default()
     };
-    let app = TestApp::spawn_external(ext, server, seating).await;
+    let app = TestApp::spawn_external(ext, server, seating, None).await;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "seating benchmark: server in-process on {}, {cores} cores visible",

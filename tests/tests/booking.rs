@@ -6,11 +6,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, TestApp, authed, bad_fields, reason, rid};
+use common::{Backend, TestApp, authed, bad_fields, reason, rid, token, token_for};
+use marquee_platform::auth::Role;
 use marquee_proto::{
-    booking::v1::{self as pb, booking_service_client::BookingServiceClient},
+    booking::v1::{
+        self as pb, booking_operations_service_client::BookingOperationsServiceClient,
+        booking_service_client::BookingServiceClient,
+    },
     catalog::v1 as cat,
-    payments::v1::{self as pay, mock_checkout_service_client::MockCheckoutServiceClient},
+    payments::v1::{
+        self as pay, mock_checkout_service_client::MockCheckoutServiceClient,
+        payment_service_client::PaymentServiceClient,
+    },
     seating::v1::{self as seat, seating_service_client::SeatingServiceClient},
 };
 use tokio_stream::StreamExt as _;
@@ -24,17 +31,42 @@ struct World {
 }
 
 async fn world(app: TestApp) -> World {
-    let v = common::venue(&app).await;
+    world_with(app, common::small_layout(), 86_400).await
+}
+
+/// A venue with `layout` and a show starting `starts_in` seconds from now.
+async fn world_with(app: TestApp, layout: cat::SeatLayout, starts_in: i64) -> World {
+    let v = common::venue_with(&app, layout).await;
     let show = app
         .admin()
         .await
-        .schedule_show(common::schedule(&v, common::now() + 86_400))
+        .schedule_show(common::schedule(&v, common::now() + starts_in))
         .await
         .expect("schedule")
         .into_inner()
         .show
         .expect("show");
     World { app, show }
+}
+
+/// What payments says about an order (asked with a service token, as booking asks).
+async fn order(app: &TestApp, order_id: &str) -> pay::Order {
+    PaymentServiceClient::new(app.channel().await)
+        .get_payment(authed(
+            &token("booking-tests", &[Role::Service]),
+            pay::GetPaymentRequest {
+                order_id: order_id.to_owned(),
+            },
+        ))
+        .await
+        .expect("get payment")
+        .into_inner()
+        .order
+        .expect("order")
+}
+
+fn minor(m: &Option<marquee_proto::common::v1::Money>) -> i64 {
+    m.as_ref().map(|m| m.amount_minor).expect("money")
 }
 
 async fn customer(app: &TestApp) -> String {
@@ -184,11 +216,16 @@ async fn happy_path_to_invoiced(app: TestApp) {
     assert_eq!(b.code.len(), 10);
     assert!(!b.code.contains(['I', 'L', 'O', 'U']));
     assert_eq!(b.items.len(), 2);
-    assert!(
-        b.items.iter().all(|i| i.category_code == "PRIME"
-            && i.price.as_ref().map(|p| p.amount_minor) == Some(35_000))
-    );
-    assert_eq!(b.total.as_ref().map(|t| t.amount_minor), Some(70_000));
+    // The default fee policy: 5% convenience fee per seat, 18% tax on the fee.
+    assert!(b.items.iter().all(|i| i.category_code == "PRIME"
+        && minor(&i.price) == 35_000
+        && minor(&i.convenience_fee) == 1_750
+        && minor(&i.tax) == 315));
+    assert_eq!(minor(&b.total), 2 * (35_000 + 1_750 + 315));
+    assert!(b.movie_title.starts_with("The Test Movie"), "{b:?}");
+    assert_eq!(b.theatre_name, "Galaxy Cinemas");
+    assert_eq!(b.screen_name, "Audi 1");
+    assert_eq!(b.show_start_time, w.show.start_time);
     // A retry returns the first result; the key with another hold is refused.
     let again = c
         .create_booking(authed(&me, request))
@@ -216,10 +253,10 @@ async fn happy_path_to_invoiced(app: TestApp) {
     assert_eq!(booking.status(), pb::BookingStatus::PaymentInitiated);
     let checkout = started.checkout.expect("checkout");
     assert!(!checkout.provider_order_id.is_empty());
-    assert_eq!(
-        checkout.amount.as_ref().map(|a| a.amount_minor),
-        Some(70_000)
-    );
+    assert_eq!(minor(&checkout.amount), 74_130);
+    // Marquee's share of the order is the fees and their tax; the theatre is owed the prices.
+    let o = order(&w.app, &booking.payment.as_ref().expect("payment").order_id).await;
+    assert_eq!(minor(&o.platform_fee), 2 * (1_750 + 315));
     let again = start(&mut c, &me, &b.id).await.expect("start again");
     assert_eq!(
         again.checkout.expect("checkout").provider_order_id,
@@ -363,6 +400,24 @@ async fn unpaid_bookings_end(app: TestApp) {
     // An expired booking cannot be paid.
     let refused = start(&mut c, &me, &b.id).await.expect_err("expired");
     assert_eq!(refused.code(), Code::FailedPrecondition);
+    // The bank answers after all, late: the order is closed, so payments voids the payment
+    // at once and nothing is captured.
+    pay(&w.app, &order, pay::Outcome::Success).await;
+    let late = until_order(
+        &w.app,
+        &expired.payment.as_ref().expect("payment").order_id,
+        |o| {
+            o.attempts
+                .iter()
+                .any(|a| a.status() == pay::AttemptStatus::Voided)
+        },
+    )
+    .await;
+    assert_eq!(minor(&late.captured), 0, "{late:?}");
+    assert_eq!(
+        get(&mut c, &me, &b.id).await.expect("get").status(),
+        pb::BookingStatus::Expired
+    );
 
     // Only declines until the window closes: the payment failed, with the reason.
     let h = hold(&w, &me, &["A-4"]).await;
@@ -521,6 +576,569 @@ async fn bad_input_names_its_field(app: TestApp) {
     app.stop().await;
 }
 
+/// Books `seats` for `who` and pays: the booking reaches INVOICED.
+async fn book_and_pay(w: &World, who: &str, seats: &[&str]) -> pb::Booking {
+    let mut c = bookings(&w.app).await;
+    let h = hold(w, who, seats).await;
+    let b = create(&mut c, who, &h.hold_id).await.expect("create");
+    let checkout = start(&mut c, who, &b.id)
+        .await
+        .expect("start")
+        .checkout
+        .expect("checkout");
+    pay(&w.app, &checkout.provider_order_id, pay::Outcome::Success).await;
+    until(&mut c, who, &b.id, pb::BookingStatus::Invoiced).await
+}
+
+async fn admit(
+    c: &mut Bookings,
+    who: &str,
+    request_id: &str,
+    ticket: pb::admit_ticket_request::Ticket,
+) -> Result<pb::AdmitTicketResponse, tonic::Status> {
+    c.admit_ticket(authed(
+        who,
+        pb::AdmitTicketRequest {
+            request_id: request_id.to_owned(),
+            ticket: Some(ticket),
+        },
+    ))
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn cancel(
+    c: &mut Bookings,
+    who: &str,
+    request_id: &str,
+    booking_id: &str,
+) -> Result<pb::CancelBookingResponse, tonic::Status> {
+    c.cancel_booking(authed(
+        who,
+        pb::CancelBookingRequest {
+            request_id: request_id.to_owned(),
+            booking_id: booking_id.to_owned(),
+        },
+    ))
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn invoices_tickets_and_the_door(app: TestApp) {
+    use pb::admit_ticket_request::Ticket;
+    let w = world(app).await;
+    let me = customer(&w.app).await;
+    let them = customer(&w.app).await;
+    let mut c = bookings(&w.app).await;
+    let b = book_and_pay(&w, &me, &["A-3", "B-4"]).await;
+
+    // The invoice: one line per seat with price, fee and tax, totals, a gapless number.
+    let inv = c
+        .get_invoice(authed(
+            &me,
+            pb::GetInvoiceRequest {
+                booking_id: b.id.clone(),
+            },
+        ))
+        .await
+        .expect("invoice")
+        .into_inner();
+    let invoice = inv.invoice.expect("invoice");
+    assert!(invoice.number.starts_with("INV-"), "{}", invoice.number);
+    assert!(invoice.number.ends_with("-000001"), "{}", invoice.number);
+    assert_eq!(invoice.booking_code, b.code);
+    assert_eq!(invoice.lines.len(), 2);
+    let a3 = invoice
+        .lines
+        .iter()
+        .find(|l| l.seat_id == "A-3")
+        .expect("A-3");
+    assert_eq!(
+        (
+            minor(&a3.price),
+            minor(&a3.convenience_fee),
+            minor(&a3.tax),
+            minor(&a3.total)
+        ),
+        (35_000, 1_750, 315, 37_065)
+    );
+    let b4 = invoice
+        .lines
+        .iter()
+        .find(|l| l.seat_id == "B-4")
+        .expect("B-4");
+    assert_eq!(
+        (minor(&b4.price), minor(&b4.convenience_fee), minor(&b4.tax)),
+        (20_000, 1_000, 180)
+    );
+    assert_eq!(minor(&invoice.subtotal), 55_000);
+    assert_eq!(minor(&invoice.convenience_fees), 2_750);
+    assert_eq!(minor(&invoice.tax), 495);
+    assert_eq!(minor(&invoice.total), 58_245);
+    assert_eq!(minor(&invoice.total), minor(&b.total));
+    assert_eq!(invoice.tax_basis_points, 1_800);
+    assert!(inv.html.starts_with("<!DOCTYPE html>"));
+    for needle in [
+        invoice.number.as_str(),
+        "A-3",
+        "INR 370.65",
+        "INR 582.45",
+        "Galaxy Cinemas",
+    ] {
+        assert!(
+            inv.html.contains(needle),
+            "{needle} missing from the invoice"
+        );
+    }
+    // Nobody else's.
+    let e = c
+        .get_invoice(authed(
+            &them,
+            pb::GetInvoiceRequest {
+                booking_id: b.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("theirs");
+    assert_eq!(e.code(), Code::NotFound);
+
+    // The ticket: code, seats, a signed token and its QR code.
+    let ticket = c
+        .get_ticket(authed(
+            &me,
+            pb::GetTicketRequest {
+                booking_id: b.id.clone(),
+            },
+        ))
+        .await
+        .expect("ticket")
+        .into_inner()
+        .ticket
+        .expect("ticket");
+    assert_eq!(ticket.booking_code, b.code);
+    let mut seats = ticket.seat_ids.clone();
+    seats.sort();
+    assert_eq!(seats, vec!["A-3".to_owned(), "B-4".to_owned()]);
+    assert!(ticket.qr_svg.contains("<svg"), "not an SVG");
+    assert_eq!(ticket.token.split('.').count(), 3, "a JWT");
+    // A scanner checks it offline with the published keys.
+    let jwks = c
+        .get_ticket_keys(pb::GetTicketKeysRequest {})
+        .await
+        .expect("keys")
+        .into_inner()
+        .jwks_json;
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&jwks).expect("jwks");
+    let header = jsonwebtoken::decode_header(&ticket.token).expect("header");
+    let jwk = jwks
+        .find(header.kid.as_deref().expect("kid"))
+        .expect("key published");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&["marquee-door"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        &ticket.token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key"),
+        &validation,
+    )
+    .expect("the ticket verifies offline")
+    .claims;
+    assert_eq!(claims["code"], b.code.as_str());
+    assert_eq!(claims["theatre"], w.show.theatre_id.as_str());
+
+    // The door: customers and staff of another theatre cannot admit.
+    let staff = token_for("door-1", &[Role::Staff], &[w.show.theatre_id.as_str()]);
+    let elsewhere = token_for("door-9", &[Role::Staff], &["another-theatre"]);
+    let e = admit(&mut c, &me, &rid(), Ticket::BookingCode(b.code.clone()))
+        .await
+        .expect_err("customer");
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = admit(
+        &mut c,
+        &elsewhere,
+        &rid(),
+        Ticket::TicketToken(ticket.token.clone()),
+    )
+    .await
+    .expect_err("other theatre");
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // A forged or damaged token is refused.
+    let mut forged = ticket.token.clone();
+    forged.pop();
+    forged.push(if ticket.token.ends_with('A') {
+        'B'
+    } else {
+        'A'
+    });
+    let e = admit(&mut c, &staff, &rid(), Ticket::TicketToken(forged))
+        .await
+        .expect_err("forged");
+    assert_eq!(bad_fields(&e), vec!["ticket_token".to_owned()]);
+    let e = admit(&mut c, &staff, &rid(), Ticket::BookingCode("nope".into()))
+        .await
+        .expect_err("bad code");
+    assert_eq!(bad_fields(&e), vec!["booking_code".to_owned()]);
+    let e = admit(
+        &mut c,
+        &staff,
+        &rid(),
+        Ticket::BookingCode("0000000000".into()),
+    )
+    .await
+    .expect_err("unknown code");
+    assert_eq!(e.code(), Code::NotFound);
+
+    // Staff of the theatre admit once, by the QR token.
+    let scan = rid();
+    let first = admit(
+        &mut c,
+        &staff,
+        &scan,
+        Ticket::TicketToken(ticket.token.clone()),
+    )
+    .await
+    .expect("admit");
+    assert_eq!(first.admission(), pb::Admission::Admitted);
+    assert_eq!(first.booking_code, b.code);
+    assert_eq!(first.seat_ids.len(), 2);
+    // The same scan retried (a flaky network) gets the first answer.
+    let retried = admit(
+        &mut c,
+        &staff,
+        &scan,
+        Ticket::TicketToken(ticket.token.clone()),
+    )
+    .await
+    .expect("retry");
+    assert_eq!(retried.admission(), pb::Admission::Admitted);
+    // A second scan, by the code read aloud in lower case with a dash: already admitted.
+    let spoken = format!("{}-{}", &b.code[..5], &b.code[5..]).to_lowercase();
+    let second = admit(&mut c, &staff, &rid(), Ticket::BookingCode(spoken))
+        .await
+        .expect("second scan");
+    assert_eq!(second.admission(), pb::Admission::AlreadyAdmitted);
+    assert_eq!(second.admit_time, first.admit_time);
+    let after = get(&mut c, &me, &b.id).await.expect("get");
+    assert_eq!(after.admit_time, first.admit_time);
+    // Admitted bookings are not cancelled.
+    let e = cancel(&mut c, &me, &rid(), &b.id)
+        .await
+        .expect_err("admitted");
+    assert_eq!(reason(&e), "ALREADY_ADMITTED");
+
+    // Settlement is an internal step: services only.
+    let mut ops = BookingOperationsServiceClient::new(w.app.channel().await);
+    let settle = pb::RecordSettlementRequest {
+        request_id: rid(),
+        booking_id: b.id.clone(),
+        settlement_reference: "payout-1".into(),
+    };
+    let e = ops
+        .record_settlement(authed(&me, settle.clone()))
+        .await
+        .expect_err("customer");
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let settled = ops
+        .record_settlement(authed(
+            &token("settlement", &[Role::Service]),
+            settle.clone(),
+        ))
+        .await
+        .expect("settle")
+        .into_inner()
+        .booking
+        .expect("booking");
+    assert_eq!(settled.status(), pb::BookingStatus::SettlementDone);
+    assert_eq!(
+        statuses(&settled).last(),
+        Some(&pb::BookingStatus::SettlementDone)
+    );
+    w.app.stop().await;
+}
+
+async fn cancellation_and_refund(app: TestApp) {
+    let w = world(app).await;
+    let me = customer(&w.app).await;
+    let them = customer(&w.app).await;
+    let mut c = bookings(&w.app).await;
+
+    // Completed, a day before the show: cancelled, refunded in full, seats back on sale.
+    let b = book_and_pay(&w, &me, &["A-1", "A-2"]).await;
+    let e = cancel(&mut c, &them, &rid(), &b.id)
+        .await
+        .expect_err("not theirs");
+    assert_eq!(e.code(), Code::NotFound);
+    let key = rid();
+    let cancelled = cancel(&mut c, &me, &key, &b.id).await.expect("cancel");
+    assert_eq!(minor(&cancelled.refund), minor(&b.total));
+    assert!(matches!(
+        cancelled.booking.as_ref().expect("booking").status(),
+        pb::BookingStatus::Cancelled | pb::BookingStatus::Refunded
+    ));
+    let refunded = until(&mut c, &me, &b.id, pb::BookingStatus::Refunded).await;
+    assert_eq!(minor(&refunded.refund), minor(&b.total));
+    assert_eq!(
+        statuses(&refunded)[4..],
+        [
+            pb::BookingStatus::Invoiced,
+            pb::BookingStatus::Cancelled,
+            pb::BookingStatus::Refunded
+        ]
+    );
+    // A retry of the cancellation answers the same; the money went back once.
+    let again = cancel(&mut c, &me, &key, &b.id).await.expect("retry");
+    assert_eq!(minor(&again.refund), minor(&b.total));
+    let o = order(
+        &w.app,
+        &refunded.payment.as_ref().expect("payment").order_id,
+    )
+    .await;
+    assert_eq!(o.status(), pay::OrderStatus::Refunded);
+    assert_eq!(minor(&o.refunded), minor(&b.total));
+    assert_eq!(o.refunds.len(), 1);
+    let map = seat_states(&w).await;
+    assert_eq!(state(&map, "A-1"), seat::SeatState::Available);
+    assert_eq!(state(&map, "A-2"), seat::SeatState::Available);
+    // No ticket any more.
+    let e = c
+        .get_ticket(authed(
+            &me,
+            pb::GetTicketRequest {
+                booking_id: b.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("no ticket");
+    assert_eq!(reason(&e), "NO_TICKET");
+    // And the seats sell again.
+    book_and_pay(&w, &them, &["A-1"]).await;
+
+    // Before payment: cancelled, the hold released, nothing to refund.
+    let h = hold(&w, &me, &["B-1"]).await;
+    let pre = create(&mut c, &me, &h.hold_id).await.expect("create");
+    let done = cancel(&mut c, &me, &rid(), &pre.id).await.expect("cancel");
+    assert_eq!(minor(&done.refund), 0);
+    assert_eq!(
+        done.booking.expect("booking").status(),
+        pb::BookingStatus::Cancelled
+    );
+    until_seat(&w, "B-1", seat::SeatState::Available).await;
+
+    // While paying: cancelled; a payment made afterwards is voided, never captured.
+    let h = hold(&w, &me, &["B-2"]).await;
+    let paying = create(&mut c, &me, &h.hold_id).await.expect("create");
+    let checkout = start(&mut c, &me, &paying.id)
+        .await
+        .expect("start")
+        .checkout
+        .expect("checkout");
+    cancel(&mut c, &me, &rid(), &paying.id)
+        .await
+        .expect("cancel while paying");
+    pay(&w.app, &checkout.provider_order_id, pay::Outcome::Success).await;
+    let order_id = get(&mut c, &me, &paying.id)
+        .await
+        .expect("get")
+        .payment
+        .expect("payment")
+        .order_id;
+    let voided = until_order(&w.app, &order_id, |o| {
+        o.attempts
+            .iter()
+            .any(|a| a.status() == pay::AttemptStatus::Voided)
+    })
+    .await;
+    assert_eq!(minor(&voided.captured), 0, "{voided:?}");
+    assert_eq!(
+        get(&mut c, &me, &paying.id).await.expect("get").status(),
+        pb::BookingStatus::Cancelled
+    );
+    until_seat(&w, "B-2", seat::SeatState::Available).await;
+    w.app.stop().await;
+}
+
+/// Inside the cut-off (the show starts in an hour; the cut-off is two hours): refused, and
+/// nothing changes.
+async fn no_cancellation_near_the_show(app: TestApp) {
+    let w = world_with(app, common::small_layout(), 3_600).await;
+    let me = customer(&w.app).await;
+    let mut c = bookings(&w.app).await;
+    let late = book_and_pay(&w, &me, &["C-1"]).await;
+    let e = cancel(&mut c, &me, &rid(), &late.id)
+        .await
+        .expect_err("too late");
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&e), "CANCELLATION_CLOSED");
+    assert_eq!(
+        get(&mut c, &me, &late.id).await.expect("get").status(),
+        pb::BookingStatus::Invoiced
+    );
+    w.app.stop().await;
+}
+
+async fn until_seat(w: &World, seat_id: &str, want: seat::SeatState) {
+    for _ in 0..200 {
+        if state(&seat_states(w).await, seat_id) == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("seat {seat_id} never became {want:?}");
+}
+
+async fn until_order(
+    app: &TestApp,
+    order_id: &str,
+    done: impl Fn(&pay::Order) -> bool,
+) -> pay::Order {
+    let mut last = None;
+    for _ in 0..200 {
+        let o = order(app, order_id).await;
+        if done(&o) {
+            return o;
+        }
+        last = Some(o);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("order never got there: {last:#?}");
+}
+
+async fn hold_lost_during_payment(app: TestApp) {
+    let w = world(app).await;
+    let me = customer(&w.app).await;
+    let mut c = bookings(&w.app).await;
+    let h = hold(&w, &me, &["A-4"]).await;
+    let b = create(&mut c, &me, &h.hold_id).await.expect("create");
+    let checkout = start(&mut c, &me, &b.id)
+        .await
+        .expect("start")
+        .checkout
+        .expect("checkout");
+    // The hold goes (released at seating) while the customer is on the payment page.
+    SeatingServiceClient::new(w.app.channel().await)
+        .release_hold(authed(
+            &me,
+            seat::ReleaseHoldRequest {
+                hold_id: h.hold_id.clone(),
+            },
+        ))
+        .await
+        .expect("release");
+    pay(&w.app, &checkout.provider_order_id, pay::Outcome::Success).await;
+    let expired = until(&mut c, &me, &b.id, pb::BookingStatus::Expired).await;
+    let cause = &expired.history.last().expect("history").cause;
+    assert!(
+        cause.contains("hold expired before the payment could be captured"),
+        "{cause}"
+    );
+    assert!(expired.tickets.is_empty());
+    // The authorised payment was voided, never captured.
+    let o = until_order(&w.app, &expired.payment.expect("payment").order_id, |o| {
+        o.attempts
+            .iter()
+            .any(|a| a.status() == pay::AttemptStatus::Voided)
+    })
+    .await;
+    assert_eq!(minor(&o.captured), 0);
+    assert_eq!(
+        state(&seat_states(&w).await, "A-4"),
+        seat::SeatState::Available
+    );
+    w.app.stop().await;
+}
+
+/// 100 customers book distinct seats at once: every booking completes, each seat once.
+async fn a_hundred_bookings_at_once(app: TestApp) {
+    const CUSTOMERS: usize = 100;
+    let w = world_with(app, common::grid_layout(11, 10), 86_400).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..CUSTOMERS {
+        let seat = format!("{}-{}", char::from(b'A' + (i / 10) as u8), i % 10 + 1);
+        let who = token(&format!("customer-{i}"), &[Role::Customer]);
+        let channel = w.app.channel().await;
+        let show_id = w.show.id.clone();
+        let app_channel = channel.clone();
+        tasks.spawn(async move {
+            let h = SeatingServiceClient::new(channel.clone())
+                .hold_seats(authed(
+                    &who,
+                    seat::HoldSeatsRequest {
+                        request_id: rid(),
+                        show_id,
+                        selection: Some(seat::hold_seats_request::Selection::Seats(
+                            seat::SeatSelection {
+                                seat_ids: vec![seat.clone()],
+                            },
+                        )),
+                    },
+                ))
+                .await
+                .expect("hold")
+                .into_inner()
+                .hold
+                .expect("hold");
+            let mut c = BookingServiceClient::new(channel);
+            let b = create(&mut c, &who, &h.hold_id).await.expect("create");
+            let checkout = start(&mut c, &who, &b.id)
+                .await
+                .expect("start")
+                .checkout
+                .expect("checkout");
+            MockCheckoutServiceClient::new(app_channel)
+                .pay(pay::PayRequest {
+                    provider_order_id: checkout.provider_order_id,
+                    outcome: pay::Outcome::Success as i32,
+                })
+                .await
+                .expect("pay");
+            let done = until(&mut c, &who, &b.id, pb::BookingStatus::Invoiced).await;
+            let number = c
+                .get_invoice(authed(
+                    &who,
+                    pb::GetInvoiceRequest {
+                        booking_id: b.id.clone(),
+                    },
+                ))
+                .await
+                .expect("invoice")
+                .into_inner()
+                .invoice
+                .expect("invoice")
+                .number;
+            (seat, done, number)
+        });
+    }
+    let mut seats = Vec::new();
+    let mut numbers = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (seat, b, number) = done.expect("task");
+        assert_eq!(b.tickets.len(), 1);
+        assert_eq!(b.tickets[0].seat_id, seat);
+        seats.push(seat);
+        numbers.push(number);
+    }
+    assert_eq!(seats.len(), CUSTOMERS);
+    // One theatre, one year: invoice numbers 1..=100 without a gap or a repeat.
+    let mut sequences: Vec<u32> = numbers
+        .iter()
+        .map(|n| {
+            n.rsplit('-')
+                .next()
+                .expect("sequence")
+                .parse()
+                .expect("number")
+        })
+        .collect();
+    sequences.sort_unstable();
+    assert_eq!(sequences, (1..=CUSTOMERS as u32).collect::<Vec<_>>());
+    let map = seat_states(&w).await;
+    let sold = map
+        .iter()
+        .filter(|(_, s)| *s == seat::SeatState::Sold)
+        .count();
+    assert_eq!(sold, CUSTOMERS);
+    w.app.stop().await;
+}
+
 macro_rules! booking_scenarios {
     ($($scenario:ident => $config:expr),* $(,)?) => {$(
         mod $scenario {
@@ -551,4 +1169,9 @@ booking_scenarios!(
     one_hold_backs_one_booking => marquee_booking::BookingConfig::default(),
     others_cannot_touch_a_booking => marquee_booking::BookingConfig::default(),
     bad_input_names_its_field => marquee_booking::BookingConfig::default(),
+    invoices_tickets_and_the_door => marquee_booking::BookingConfig::default(),
+    cancellation_and_refund => marquee_booking::BookingConfig::default(),
+    no_cancellation_near_the_show => marquee_booking::BookingConfig::default(),
+    hold_lost_during_payment => marquee_booking::BookingConfig::default(),
+    a_hundred_bookings_at_once => marquee_booking::BookingConfig::default(),
 );

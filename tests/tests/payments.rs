@@ -21,6 +21,7 @@ on_both_backends!(
     declines_and_no_answer,
     webhooks_are_verified_and_applied_once,
     void_and_bad_input,
+    closed_orders_void_late_payments,
 );
 
 const THEATRE: &str = "0193a7c2-5f1e-7000-8000-0000000000aa";
@@ -560,6 +561,125 @@ async fn void_and_bad_input(app: TestApp) {
     let denied = payments(&app, &customer.access_token)
         .await
         .create_order(order_request(100, 0))
+        .await
+        .expect_err("customer");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    app.stop().await;
+}
+
+fn voided(o: &pay::Order) -> bool {
+    o.attempts
+        .iter()
+        .any(|a| a.status() == pay::AttemptStatus::Voided)
+}
+
+/// A closed order (its booking is gone) never captures: an authorised payment is voided at
+/// once, one that arrives later is voided when it does.
+async fn closed_orders_void_late_payments(app: TestApp) {
+    let token = service_token(&app).await;
+    let mut client = payments(&app, &token).await;
+    let close = |order_id: &str, request_id: &str| pay::CloseOrderRequest {
+        request_id: request_id.to_owned(),
+        order_id: order_id.to_owned(),
+        reason: "booking expired".into(),
+    };
+
+    // Closed while unpaid, then paid late: voided when the payment's webhook arrives.
+    let late = create(&mut client, 30_000, 1_500)
+        .await
+        .order
+        .expect("order");
+    let key = rid();
+    let closed = client
+        .close_order(close(&late.id, &key))
+        .await
+        .expect("close")
+        .into_inner()
+        .order
+        .expect("order");
+    assert!(closed.close_time.is_some());
+    assert_eq!(closed.close_reason, "booking expired");
+    // A retry answers the same; the key with another order is refused.
+    let again = client
+        .close_order(close(&late.id, &key))
+        .await
+        .expect("retry")
+        .into_inner()
+        .order
+        .expect("order");
+    assert_eq!(again.close_time, closed.close_time);
+    pay_with(&app, &late.provider_order_id, pay::Outcome::Success).await;
+    let o = until(&mut client, &late.id, voided).await;
+    assert_eq!(o.captured.as_ref().map(|m| m.amount_minor), Some(0));
+    assert!(
+        o.attempts
+            .iter()
+            .any(|a| a.failure_reason.contains("order closed")),
+        "{o:?}"
+    );
+    let err = client
+        .capture_payment(pay::CapturePaymentRequest {
+            request_id: rid(),
+            order_id: late.id.clone(),
+        })
+        .await
+        .expect_err("closed");
+    assert_eq!(reason(&err), "ORDER_CLOSED");
+    assert!(ledger_balances(&mut client, &late.id).await.is_empty());
+
+    // Authorised, then closed: voided at once.
+    let authorised = create(&mut client, 20_000, 1_000)
+        .await
+        .order
+        .expect("order");
+    pay_with(&app, &authorised.provider_order_id, pay::Outcome::Success).await;
+    until(&mut client, &authorised.id, |o| {
+        status(o) == pay::OrderStatus::Authorized
+    })
+    .await;
+    let closed = client
+        .close_order(close(&authorised.id, &rid()))
+        .await
+        .expect("close")
+        .into_inner()
+        .order
+        .expect("order");
+    assert_eq!(status(&closed), pay::OrderStatus::Voided);
+
+    // A captured order is refunded, not closed.
+    let captured = create(&mut client, 10_000, 500).await.order.expect("order");
+    pay_with(&app, &captured.provider_order_id, pay::Outcome::Success).await;
+    until(&mut client, &captured.id, |o| {
+        status(o) == pay::OrderStatus::Authorized
+    })
+    .await;
+    client
+        .capture_payment(pay::CapturePaymentRequest {
+            request_id: rid(),
+            order_id: captured.id.clone(),
+        })
+        .await
+        .expect("capture");
+    let err = client
+        .close_order(close(&captured.id, &rid()))
+        .await
+        .expect_err("captured");
+    assert_eq!(reason(&err), "ORDER_CAPTURED");
+
+    // Bad input names the field; customers may not close orders.
+    let err = client
+        .close_order(pay::CloseOrderRequest {
+            request_id: rid(),
+            order_id: late.id.clone(),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("no reason");
+    assert_eq!(bad_fields(&err), ["reason"]);
+    let (_, customer) = app.customer().await;
+    let denied = payments(&app, &customer.access_token)
+        .await
+        .close_order(close(&late.id, &rid()))
         .await
         .expect_err("customer");
     assert_eq!(denied.code(), Code::PermissionDenied);

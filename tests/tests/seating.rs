@@ -633,6 +633,131 @@ fn short_holds() -> marquee_seating::SeatingConfig {
     }
 }
 
+async fn cancel_sale(
+    c: &mut Client,
+    who: &str,
+    show_id: &str,
+    booking: &str,
+) -> Result<Vec<String>, tonic::Status> {
+    c.cancel_sale(authed(
+        who,
+        pb::CancelSaleRequest {
+            show_id: show_id.to_owned(),
+            booking_reference: booking.to_owned(),
+        },
+    ))
+    .await
+    .map(|r| {
+        let mut seats = r.into_inner().seat_ids;
+        seats.sort();
+        seats
+    })
+}
+
+/// A cancelled booking's seats go back on sale: the map, the watchers, and a new sale.
+async fn cancelled_sales_reopen_seats(app: TestApp) {
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let service = token("booking", &[Role::Service]);
+    let (alice, bob) = (customer("alice"), customer("bob"));
+    let h = hold(&mut c, &alice, &s.id, &["A-1", "A-2"])
+        .await
+        .expect("hold");
+    confirm(&mut c, &h, h.fencing_token, "BOOKING-1")
+        .await
+        .expect("confirm");
+    let mut seats = c
+        .watch_seats(authed(
+            &bob,
+            pb::WatchSeatsRequest {
+                show_id: s.id.clone(),
+            },
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    seats.next().await.expect("snapshot").expect("ok");
+
+    // Only booking (a service) cancels sales; bad input names its field.
+    let e = cancel_sale(&mut c, &alice, &s.id, "BOOKING-1")
+        .await
+        .expect_err("customer");
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = cancel_sale(&mut c, &service, &s.id, "")
+        .await
+        .expect_err("no reference");
+    assert_eq!(common::bad_fields(&e), vec!["booking_reference".to_owned()]);
+    let e = cancel_sale(&mut c, &service, "", "BOOKING-1")
+        .await
+        .expect_err("no show");
+    assert_eq!(common::bad_fields(&e), vec!["show_id".to_owned()]);
+    // Another booking's reference cancels nothing.
+    assert!(
+        cancel_sale(&mut c, &service, &s.id, "BOOKING-2")
+            .await
+            .expect("other")
+            .is_empty()
+    );
+    assert_eq!(
+        state_of(&seat_map(&mut c, None, &s.id).await, "A-1"),
+        pb::SeatState::Sold
+    );
+
+    assert_eq!(
+        cancel_sale(&mut c, &service, &s.id, "BOOKING-1")
+            .await
+            .expect("cancel"),
+        vec!["A-1".to_owned(), "A-2".to_owned()]
+    );
+    let map = seat_map(&mut c, None, &s.id).await;
+    assert_eq!(state_of(&map, "A-1"), pb::SeatState::Available);
+    assert_eq!(state_of(&map, "A-2"), pb::SeatState::Available);
+    // Watchers see the seats come back.
+    let change = loop {
+        match seats.next().await.expect("change").expect("ok").event {
+            Some(pb::watch_seats_response::Event::Change(ch))
+                if ch.cause() == pb::SeatChangeCause::SaleCancelled =>
+            {
+                break ch;
+            }
+            _ => {}
+        }
+    };
+    let mut back: Vec<_> = change
+        .seats
+        .iter()
+        .map(|s| (s.seat_id.clone(), s.state()))
+        .collect();
+    back.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        back,
+        vec![
+            ("A-1".to_owned(), pb::SeatState::Available),
+            ("A-2".to_owned(), pb::SeatState::Available)
+        ]
+    );
+    // A retry finds nothing left to cancel.
+    assert!(
+        cancel_sale(&mut c, &service, &s.id, "BOOKING-1")
+            .await
+            .expect("retry")
+            .is_empty()
+    );
+    // And the seats sell again, once.
+    let again = hold(&mut c, &bob, &s.id, &["A-1"])
+        .await
+        .expect("hold again");
+    confirm(&mut c, &again, again.fencing_token, "BOOKING-3")
+        .await
+        .expect("sold again");
+    assert_eq!(
+        state_of(&seat_map(&mut c, None, &s.id).await, "A-1"),
+        pb::SeatState::Sold
+    );
+    app.stop().await;
+}
+
 async fn spawn_short(name: &str, backend: Backend) -> Option<TestApp> {
     TestApp::spawn_seating(name, backend, false, common::server_config(), short_holds()).await
 }
@@ -642,6 +767,7 @@ on_both_backends!(
     refuses_bad_input,
     allocation_limits_channels,
     streams_tell_watchers,
+    cancelled_sales_reopen_seats,
 );
 
 mod expiry {

@@ -1,7 +1,33 @@
 //! Booking's settings (`[booking]`, `MARQUEE_BOOKING__*`).
 
+use std::collections::BTreeMap;
+
 use marquee_platform::config::Secret;
 use serde::{Deserialize, Serialize};
+
+/// What a theatre charges on top of each seat's price. Amounts are in the minor units of the
+/// show's currency; rates in basis points (100 = 1%), rounded half up to the minor unit.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeePolicy {
+    /// A fixed convenience fee per seat, in minor units.
+    pub convenience_fee_minor: i64,
+    /// A convenience fee per seat as a share of the seat's price, in basis points (added to
+    /// the fixed part).
+    pub convenience_fee_bps: u32,
+    /// Tax on the convenience fee, in basis points (seat prices are listed tax-inclusive).
+    pub tax_bps: u32,
+}
+
+impl Default for FeePolicy {
+    fn default() -> Self {
+        Self {
+            convenience_fee_minor: 0,
+            convenience_fee_bps: 500,
+            tax_bps: 1_800,
+        }
+    }
+}
 
 /// Settings of the booking service.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -40,8 +66,16 @@ pub struct BookingConfig {
     pub lease_ms: u64,
     /// How often the saga worker looks for due steps, in milliseconds.
     pub tick_ms: u64,
-    /// How often WatchBooking looks for changes, in milliseconds.
+    /// How often WatchBooking looks for changes made by other instances, in milliseconds
+    /// (changes made by this instance reach its watchers at once).
     pub watch_poll_ms: u64,
+    /// A completed booking can be cancelled, with a full refund, until this long before its
+    /// show starts, in milliseconds; after that, not at all.
+    pub cancellation_cutoff_ms: u64,
+    /// The fee policy of every theatre without one of its own.
+    pub fees: FeePolicy,
+    /// Fee policies by theatre id (`[booking.theatre_fees."<theatre id>"]`).
+    pub theatre_fees: BTreeMap<String, FeePolicy>,
 }
 
 impl Default for BookingConfig {
@@ -61,7 +95,10 @@ impl Default for BookingConfig {
             max_attempts: 8,
             lease_ms: 30_000,
             tick_ms: 100,
-            watch_poll_ms: 250,
+            watch_poll_ms: 1_000,
+            cancellation_cutoff_ms: 2 * 60 * 60 * 1_000,
+            fees: FeePolicy::default(),
+            theatre_fees: BTreeMap::new(),
         }
     }
 }
@@ -84,6 +121,28 @@ impl BookingConfig {
         if self.lease_ms == 0 || self.tick_ms == 0 || self.watch_poll_ms == 0 {
             return Err("booking.lease_ms, tick_ms and watch_poll_ms must be positive".into());
         }
+        for (name, policy) in std::iter::once(("booking.fees".to_owned(), &self.fees)).chain(
+            self.theatre_fees
+                .iter()
+                .map(|(id, p)| (format!("booking.theatre_fees.{id}"), p)),
+        ) {
+            if policy.convenience_fee_minor < 0
+                || policy.convenience_fee_bps > 10_000
+                || policy.tax_bps > 10_000
+            {
+                return Err(format!(
+                    "{name}: the fee must not be negative and the rates at most 10000 basis points"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The fee policy of a theatre.
+    pub fn fees_of(&self, theatre_id: &str) -> FeePolicy {
+        self.theatre_fees
+            .get(theatre_id)
+            .copied()
+            .unwrap_or(self.fees)
     }
 }

@@ -12,6 +12,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::{
     domain::{BookingError, BookingStatus, Money},
+    invoice,
     service::{Bookings, CheckoutView},
     store::BookingView,
 };
@@ -23,6 +24,9 @@ pub fn to_status(error: BookingError) -> Status {
         BookingError::NotFound { kind, id } => status::not_found(kind, &id),
         BookingError::Precondition { reason, message } => {
             status::failed_precondition(reason, message)
+        }
+        BookingError::Forbidden { reason, message } => {
+            status::with_reason(Code::PermissionDenied, reason, message)
         }
         BookingError::IllegalTransition { from, event } => status::failed_precondition(
             "ILLEGAL_TRANSITION",
@@ -91,7 +95,18 @@ fn booking_pb(b: BookingView) -> pb::Booking {
         tickets,
         created_at,
         updated_at,
+        show,
+        tax_bps: _,
+        admitted_at,
+        refund_minor,
     } = b;
+    let currency = total.currency.clone();
+    let minor = |amount_minor: i64| {
+        Some(PbMoney {
+            currency_code: currency.clone(),
+            amount_minor,
+        })
+    };
     pb::Booking {
         id,
         code,
@@ -103,6 +118,8 @@ fn booking_pb(b: BookingView) -> pb::Booking {
             .into_iter()
             .map(|i| pb::BookingItem {
                 price: money(&i.price),
+                convenience_fee: minor(i.fee_minor),
+                tax: minor(i.tax_minor),
                 seat_id: i.seat_id,
                 category_code: i.category_code,
             })
@@ -132,6 +149,51 @@ fn booking_pb(b: BookingView) -> pb::Booking {
         parked_reason: parked_reason.unwrap_or_default(),
         create_time: ts(created_at),
         update_time: ts(updated_at),
+        movie_title: show.movie_title,
+        theatre_name: show.theatre_name,
+        screen_name: show.screen_name,
+        show_start_time: show.starts_at.and_then(ts),
+        admit_time: admitted_at.and_then(ts),
+        refund: refund_minor.and_then(minor),
+    }
+}
+
+fn invoice_pb(b: &BookingView, i: &crate::store::InvoiceView) -> pb::Invoice {
+    let cur = b.total.currency.as_str();
+    let m = |amount_minor: i64| {
+        Some(PbMoney {
+            currency_code: cur.to_owned(),
+            amount_minor,
+        })
+    };
+    let (subtotal, fees, tax, total) = invoice::totals(b);
+    pb::Invoice {
+        number: i.number.clone(),
+        booking_id: b.id.clone(),
+        booking_code: b.code.clone(),
+        issue_time: ts(i.issued_at),
+        theatre_id: b.theatre_id.clone(),
+        theatre_name: b.show.theatre_name.clone(),
+        movie_title: b.show.movie_title.clone(),
+        screen_name: b.show.screen_name.clone(),
+        show_start_time: b.show.starts_at.and_then(ts),
+        lines: b
+            .items
+            .iter()
+            .map(|l| pb::InvoiceLine {
+                seat_id: l.seat_id.clone(),
+                category_code: l.category_code.clone(),
+                price: money(&l.price),
+                convenience_fee: m(l.fee_minor),
+                tax: m(l.tax_minor),
+                total: m(l.total_minor()),
+            })
+            .collect(),
+        subtotal: m(subtotal),
+        convenience_fees: m(fees),
+        tax: m(tax),
+        total: m(total),
+        tax_basis_points: b.tax_bps,
     }
 }
 
@@ -272,6 +334,8 @@ impl pb::booking_service_server::BookingService for BookingApi {
         let bookings = self.bookings.clone();
         let drain = self.drain.clone();
         let every = Duration::from_millis(bookings.config().watch_poll_ms);
+        // Changes this instance commits arrive at once; the timer catches other instances'.
+        let mut changes = bookings.store().subscribe();
         tokio::spawn(async move {
             let mut last = (
                 first.status,
@@ -289,10 +353,24 @@ impl pb::booking_service_server::BookingService for BookingApi {
                 return;
             }
             while !done {
-                tokio::select! {
-                    () = drain.cancelled() => return,
-                    () = tx.closed() => return,
-                    () = tokio::time::sleep(every) => {}
+                let timer = tokio::time::sleep(every);
+                tokio::pin!(timer);
+                loop {
+                    tokio::select! {
+                        () = drain.cancelled() => return,
+                        () = tx.closed() => return,
+                        () = &mut timer => break,
+                        changed = changes.recv() => match changed {
+                            Ok(id) if id == booking_id => break,
+                            Ok(_) => {}
+                            // Missed some: look now.
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                                (&mut timer).await;
+                                break;
+                            }
+                        },
+                    }
                 }
                 let now = match bookings.get(&caller.subject, &booking_id).await {
                     Ok(b) => b,
@@ -319,5 +397,151 @@ impl pb::booking_service_server::BookingService for BookingApi {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn cancel_booking(
+        &self,
+        request: Request<pb::CancelBookingRequest>,
+    ) -> Result<Response<pb::CancelBookingResponse>, Status> {
+        let caller = auth::caller(&request)?.clone();
+        let pb::CancelBookingRequest {
+            request_id,
+            booking_id,
+        } = request.into_inner();
+        let (booking, refund) = self
+            .bookings
+            .cancel(&caller.subject, &request_id, &booking_id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::CancelBookingResponse {
+            booking: Some(booking_pb(booking)),
+            refund: money(&refund),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_invoice(
+        &self,
+        request: Request<pb::GetInvoiceRequest>,
+    ) -> Result<Response<pb::GetInvoiceResponse>, Status> {
+        let caller = auth::caller(&request)?.clone();
+        let pb::GetInvoiceRequest { booking_id } = request.into_inner();
+        let (booking, inv) = self
+            .bookings
+            .invoice(&caller.subject, &booking_id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::GetInvoiceResponse {
+            invoice: Some(invoice_pb(&booking, &inv)),
+            html: invoice::render_html(&booking, &inv),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_ticket(
+        &self,
+        request: Request<pb::GetTicketRequest>,
+    ) -> Result<Response<pb::GetTicketResponse>, Status> {
+        let caller = auth::caller(&request)?.clone();
+        let pb::GetTicketRequest { booking_id } = request.into_inner();
+        let t = self
+            .bookings
+            .ticket(&caller.subject, &booking_id)
+            .await
+            .map_err(to_status)?;
+        let b = t.booking;
+        Ok(Response::new(pb::GetTicketResponse {
+            ticket: Some(pb::BookingTicket {
+                booking_code: b.code,
+                booking_id: b.id,
+                movie_title: b.show.movie_title,
+                theatre_name: b.show.theatre_name,
+                screen_name: b.show.screen_name,
+                show_start_time: b.show.starts_at.and_then(ts),
+                seat_ids: b.tickets.into_iter().map(|t| t.seat_id).collect(),
+                token: t.token,
+                qr_svg: t.qr_svg,
+                admit_time: b.admitted_at.and_then(ts),
+            }),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn admit_ticket(
+        &self,
+        request: Request<pb::AdmitTicketRequest>,
+    ) -> Result<Response<pb::AdmitTicketResponse>, Status> {
+        let caller = auth::caller(&request)?.clone();
+        let pb::AdmitTicketRequest { request_id, ticket } = request.into_inner();
+        let (code, token) = match &ticket {
+            Some(pb::admit_ticket_request::Ticket::BookingCode(c)) => (Some(c.as_str()), None),
+            Some(pb::admit_ticket_request::Ticket::TicketToken(t)) => (None, Some(t.as_str())),
+            None => (None, None),
+        };
+        let a = self
+            .bookings
+            .admit(&caller, &request_id, code, token)
+            .await
+            .map_err(to_status)?;
+        let at = chrono::DateTime::from_timestamp_millis(a.admission.at_ms).and_then(ts);
+        Ok(Response::new(pb::AdmitTicketResponse {
+            admission: if a.admission.admitted_now {
+                pb::Admission::Admitted
+            } else {
+                pb::Admission::AlreadyAdmitted
+            } as i32,
+            admit_time: at,
+            booking_code: a.booking.code,
+            seat_ids: a.booking.tickets.into_iter().map(|t| t.seat_id).collect(),
+            show_id: a.booking.show_id,
+            show_start_time: a.booking.show.starts_at.and_then(ts),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_ticket_keys(
+        &self,
+        _request: Request<pb::GetTicketKeysRequest>,
+    ) -> Result<Response<pb::GetTicketKeysResponse>, Status> {
+        let jwks_json = self.bookings.ticket_keys_jwks().await.map_err(to_status)?;
+        Ok(Response::new(pb::GetTicketKeysResponse { jwks_json }))
+    }
+}
+
+/// `marquee.booking.v1.BookingOperationsService` (role `service`).
+#[derive(Clone)]
+pub struct BookingOperationsApi {
+    bookings: Bookings,
+}
+
+impl BookingOperationsApi {
+    /// The API over `bookings`.
+    pub fn new(bookings: Bookings) -> Self {
+        Self { bookings }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::booking_operations_service_server::BookingOperationsService for BookingOperationsApi {
+    #[tracing::instrument(skip_all)]
+    async fn record_settlement(
+        &self,
+        request: Request<pb::RecordSettlementRequest>,
+    ) -> Result<Response<pb::RecordSettlementResponse>, Status> {
+        auth::require_role(&request, auth::Role::Service)?;
+        let pb::RecordSettlementRequest {
+            request_id,
+            booking_id,
+            settlement_reference,
+        } = request.into_inner();
+        let booking = self
+            .bookings
+            .settle(&request_id, &booking_id, &settlement_reference)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::RecordSettlementResponse {
+            booking: Some(booking_pb(booking)),
+        }))
     }
 }

@@ -5,7 +5,9 @@
 //! - [`grpc`]: `marquee.booking.v1.BookingService` and the one error -> status mapping.
 //! - [`service`]: the operations and the saga's steps; [`remote`]: calls to catalog, seating
 //!   and payments with booking's own service token.
-//! - [`domain`]: the lifecycle's transition function, booking codes, the saga's pure rules.
+//! - [`domain`]: the lifecycle's transition function, booking codes, the saga's pure rules,
+//!   fees and the cancellation policy.
+//! - [`tickets`]: signed ticket tokens and their QR codes; [`invoice`]: invoices as HTML.
 //! - [`store`]: sea-orm (schema `booking`): bookings, items, history, saga steps, tickets,
 //!   invoices, outbox.
 //!
@@ -16,13 +18,18 @@
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod invoice;
 pub mod remote;
 pub mod service;
 pub mod store;
+pub mod tickets;
 
 pub use config::BookingConfig;
 use marquee_platform::server::ServerBuilder;
-use marquee_proto::booking::v1::booking_service_server::BookingServiceServer;
+use marquee_proto::booking::v1::{
+    booking_operations_service_server::BookingOperationsServiceServer,
+    booking_service_server::BookingServiceServer,
+};
 pub use remote::{Remotes, TokenSource};
 pub use service::Bookings;
 
@@ -49,6 +56,10 @@ pub fn serve(
     builder
         .add_service(
             BookingServiceServer::new(grpc::BookingApi::new(bookings.clone(), drain))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            BookingOperationsServiceServer::new(grpc::BookingOperationsApi::new(bookings.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
         .readiness_check("booking database", move || {

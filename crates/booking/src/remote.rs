@@ -1,6 +1,7 @@
 //! Booking's calls to other services, always with booking's own service token (client
-//! credentials), never a user's: catalog (show prices and layouts), seating (read, extend,
-//! release and confirm holds) and payments (orders, capture, void, refund).
+//! credentials), never a user's: catalog (show prices, layouts and names), seating (read,
+//! extend, release and confirm holds; cancel sales) and payments (orders, capture, void, close,
+//! refund).
 //!
 //! Answers are turned into plain values here, and failures into [`BookingError`]s: a refusal
 //! that retrying cannot change is a `Precondition`/`NotFound`; anything else is a `Dependency`.
@@ -117,8 +118,14 @@ pub struct ShowInfo {
     pub theatre_id: String,
     /// Screen.
     pub screen_id: String,
+    /// Movie.
+    pub movie_id: String,
     /// Price per category code.
     pub prices: Vec<(String, Money)>,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: DateTime<Utc>,
 }
 
 /// A payment order as payments reports it.
@@ -317,6 +324,9 @@ impl Remotes {
             message: "GetShow returned no show".to_owned(),
         })?;
         Ok(ShowInfo {
+            starts_at: ts(show.start_time),
+            ends_at: ts(show.end_time),
+            movie_id: show.movie_id,
             theatre_id: show.theatre_id,
             screen_id: show.screen_id,
             prices: show
@@ -335,6 +345,77 @@ impl Remotes {
                 })
                 .collect(),
         })
+    }
+
+    /// The names a ticket prints: `(movie title, theatre name, screen name)`.
+    pub async fn names(&self, show: &ShowInfo) -> Result<(String, String, String), BookingError> {
+        let mut movies = self.catalog.clone();
+        let mut theatres = self.catalog.clone();
+        let (movie, theatre) = tokio::join!(
+            movies.get_movie(cat::GetMovieRequest {
+                movie_id: show.movie_id.clone(),
+            }),
+            theatres.get_theatre(cat::GetTheatreRequest {
+                theatre_id: show.theatre_id.clone(),
+            })
+        );
+        let movie = movie.map_err(|s| dependency("catalog", &s))?.into_inner();
+        let theatre = theatre.map_err(|s| dependency("catalog", &s))?.into_inner();
+        let screen = theatre
+            .screens
+            .iter()
+            .find(|s| s.id == show.screen_id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        Ok((
+            movie.movie.map(|m| m.title).unwrap_or_default(),
+            theatre.theatre.map(|t| t.name).unwrap_or_default(),
+            screen,
+        ))
+    }
+
+    /// Puts the seats sold to a booking back on sale (the booking was cancelled); a retry
+    /// finds nothing left to do.
+    pub async fn cancel_sale(
+        &self,
+        show_id: &str,
+        booking_reference: &str,
+    ) -> Result<(), BookingError> {
+        let request = self
+            .authed(seat::CancelSaleRequest {
+                show_id: show_id.to_owned(),
+                booking_reference: booking_reference.to_owned(),
+            })
+            .await?;
+        self.seating
+            .clone()
+            .cancel_sale(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| dependency("seating", &s))
+    }
+
+    /// Closes an order that will not be captured: an authorised payment is voided now, and one
+    /// that arrives later is voided when it does. `Ok(false)` when the order was captured
+    /// already (it needs a refund instead).
+    pub async fn close_order(
+        &self,
+        request_id: String,
+        order_id: &str,
+        reason: &str,
+    ) -> Result<bool, BookingError> {
+        let request = self
+            .authed(pay::CloseOrderRequest {
+                request_id,
+                order_id: order_id.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .await?;
+        match self.payments.clone().close_order(request).await {
+            Ok(_) => Ok(true),
+            Err(s) if s.code() == Code::FailedPrecondition => Ok(false),
+            Err(s) => Err(dependency("payments", &s)),
+        }
     }
 
     /// The category of every seat of a screen (`(seat id, category code)`).
@@ -370,11 +451,13 @@ impl Remotes {
         Ok(out)
     }
 
-    /// Creates (or, on a retry, returns) the payment order of a booking.
+    /// Creates (or, on a retry, returns) the payment order of a booking, `platform_fee_minor`
+    /// of it Marquee's.
     pub async fn create_order(
         &self,
         request_id: String,
         amount: &Money,
+        platform_fee_minor: i64,
         theatre_id: &str,
         receipt: &str,
     ) -> Result<OrderInfo, BookingError> {
@@ -385,7 +468,12 @@ impl Remotes {
                     currency_code: amount.currency.clone(),
                     amount_minor: amount.amount_minor,
                 }),
-                platform_fee: None,
+                // Marquee keeps the convenience fees (and the tax on them); the theatre is owed
+                // the seat prices.
+                platform_fee: Some(marquee_proto::common::v1::Money {
+                    currency_code: amount.currency.clone(),
+                    amount_minor: platform_fee_minor,
+                }),
                 theatre_id: theatre_id.to_owned(),
                 receipt: receipt.to_owned(),
             })
@@ -489,18 +577,22 @@ impl Remotes {
             .map_err(|s| refusal("payments", s))
     }
 
-    /// Refunds an order in full.
+    /// Refunds `amount` of an order (`None`: in full).
     pub async fn refund(
         &self,
         request_id: String,
         order_id: &str,
+        amount: Option<&Money>,
         reason: &str,
     ) -> Result<(), BookingError> {
         let request = self
             .authed(pay::RefundRequest {
                 request_id,
                 order_id: order_id.to_owned(),
-                amount: None,
+                amount: amount.map(|m| marquee_proto::common::v1::Money {
+                    currency_code: m.currency.clone(),
+                    amount_minor: m.amount_minor,
+                }),
                 reason: reason.to_owned(),
             })
             .await?;

@@ -14,12 +14,37 @@ use tokio::task::JoinSet;
 use crate::{
     config::BookingConfig,
     domain::{
-        BookingError, BookingEvent, BookingStatus,
+        BookingCode, BookingError, BookingEvent, BookingStatus, Money,
+        policy::{self, Cancellation},
         saga::{self, PaymentDecision, Step},
     },
     remote::Remotes,
-    store::{BookingStore, BookingView, Claim, Finish, ItemView, NewBooking, PaymentView},
+    store::{
+        Admission, BookingStore, BookingView, Claim, Finish, InvoiceView, ItemView, NewBooking,
+        PaymentView, ShowFacts,
+    },
+    tickets::{self, Refused, TicketClaims},
 };
+
+/// A booking's ticket as the customer shows it.
+#[derive(Debug, Clone)]
+pub struct TicketView {
+    /// The booking.
+    pub booking: BookingView,
+    /// The signed ticket token.
+    pub token: String,
+    /// Its QR code (SVG).
+    pub qr_svg: String,
+}
+
+/// What a scan at the door came to, with the booking it admitted.
+#[derive(Debug, Clone)]
+pub struct AdmitView {
+    /// The scan's outcome.
+    pub admission: Admission,
+    /// The booking.
+    pub booking: BookingView,
+}
 
 /// What a checkout needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +71,9 @@ pub struct Bookings {
     store: BookingStore,
     remotes: Remotes,
     config: Arc<BookingConfig>,
+    /// The ticket-signing keys, newest first (loaded once; again when a token names a key
+    /// another instance made).
+    ticket_keys: Arc<tokio::sync::RwLock<Vec<marquee_platform::keys::KeyMaterial>>>,
 }
 
 fn check_booking_id(id: &str) -> Result<(), BookingError> {
@@ -69,6 +97,7 @@ impl Bookings {
             store,
             remotes,
             config: Arc::new(config),
+            ticket_keys: Arc::default(),
         }
     }
 
@@ -137,7 +166,12 @@ impl Bookings {
             ));
         }
         let show = self.remotes.show(&hold.show_id).await?;
-        let categories = self.remotes.seat_categories(&show.screen_id).await?;
+        let (categories, names) = tokio::join!(
+            self.remotes.seat_categories(&show.screen_id),
+            self.remotes.names(&show)
+        );
+        let (categories, (movie_title, theatre_name, screen_name)) = (categories?, names?);
+        let fees = self.config.fees_of(&show.theatre_id);
         let mut items = Vec::with_capacity(hold.seat_ids.len());
         for seat in &hold.seat_ids {
             let category = categories
@@ -159,10 +193,13 @@ impl Bookings {
                         format!("the show has no price for category {category}"),
                     )
                 })?;
+            let (fee_minor, tax_minor) = policy::seat_charges(price.amount_minor, &fees);
             items.push(ItemView {
                 seat_id: seat.clone(),
                 category_code: category,
                 price,
+                fee_minor,
+                tax_minor,
             });
         }
         if items.is_empty() {
@@ -188,6 +225,14 @@ impl Bookings {
             fencing_token: hold.fencing_token,
             hold_expires_at: hold.expires_at,
             items,
+            show: ShowFacts {
+                movie_title,
+                theatre_name,
+                screen_name,
+                starts_at: Some(show.starts_at),
+                ends_at: Some(show.ends_at),
+            },
+            tax_bps: i32::try_from(fees.tax_bps).unwrap_or(i32::MAX),
         };
         let id = self.store.create(&key, &new, hold.expires_at).await?;
         self.get(user, &id).await
@@ -277,6 +322,7 @@ impl Bookings {
             .create_order(
                 saga::request_id(booking_id, "create_order"),
                 &booking.total,
+                booking.platform_fee_minor(),
                 &booking.theatre_id,
                 booking_id,
             )
@@ -366,6 +412,7 @@ impl Bookings {
                 },
             )),
             Step::ExpireUnstarted => self.expire_unstarted_step(&booking).await,
+            Step::SettleCancellation => self.settle_cancellation_step(&booking).await,
         }
     }
 
@@ -396,6 +443,7 @@ impl Bookings {
             .create_order(
                 saga::request_id(&b.id, "create_order"),
                 &b.total,
+                b.platform_fee_minor(),
                 &b.theatre_id,
                 &b.id,
             )
@@ -457,15 +505,36 @@ impl Bookings {
                     )
                 });
                 if valid {
-                    self.remotes
+                    let captured_now = self
+                        .remotes
                         .capture(saga::request_id(&b.id, "capture"), &payment.order_id)
-                        .await?;
+                        .await;
+                    if let Err(BookingError::Precondition { .. }) = &captured_now
+                        && self
+                            .store
+                            .get(&b.id)
+                            .await?
+                            .is_some_and(|now| now.status != BookingStatus::PaymentInitiated)
+                    {
+                        // Cancelled meanwhile: the cancellation closed the order, which
+                        // refuses the capture and voids the payment. Nothing left to do here.
+                        return Ok(Outcome::Finish(Finish::default()));
+                    }
+                    captured_now?;
+                    // A crash here leaves the step claimed: it runs again once the lease
+                    // runs out, sees the capture, and records it (no second capture).
+                    fail::fail_point!("booking::after_capture");
                     return Ok(Outcome::Finish(captured()));
                 }
                 let reason = "the seat hold expired before the payment could be captured";
-                self.remotes
-                    .void(saga::request_id(&b.id, "void"), &payment.order_id, reason)
-                    .await?;
+                if !self
+                    .remotes
+                    .close_order(saga::request_id(&b.id, "close"), &payment.order_id, reason)
+                    .await?
+                {
+                    // Captured meanwhile (a retry of a capture that went through): record it.
+                    return Ok(Outcome::Finish(captured()));
+                }
                 self.remotes.release_hold(&b.hold_id).await?;
                 Ok(Outcome::Finish(Finish {
                     event: Some((
@@ -484,23 +553,48 @@ impl Bookings {
                 ))
             }
             PaymentDecision::Expire(reason) => {
-                self.remotes.release_hold(&b.hold_id).await?;
-                Ok(Outcome::Finish(Finish {
-                    event: Some((BookingEvent::Expired, format!("{reason}; seats released"))),
-                    ..Finish::default()
-                }))
+                self.close_unpaid(b, payment, BookingEvent::Expired, reason)
+                    .await
             }
             PaymentDecision::Fail(reason) => {
-                self.remotes.release_hold(&b.hold_id).await?;
-                Ok(Outcome::Finish(Finish {
-                    event: Some((
-                        BookingEvent::PaymentFailed,
-                        format!("{reason}; seats released"),
-                    )),
-                    ..Finish::default()
-                }))
+                self.close_unpaid(b, payment, BookingEvent::PaymentFailed, reason)
+                    .await
             }
         }
+    }
+
+    /// Ends a booking whose payment window closed unpaid: the order is closed first (a payment
+    /// authorised from now on is voided, never captured), then the seats are released.
+    async fn close_unpaid(
+        &self,
+        b: &BookingView,
+        payment: &PaymentView,
+        event: BookingEvent,
+        reason: String,
+    ) -> Result<Outcome, BookingError> {
+        if !self
+            .remotes
+            .close_order(saga::request_id(&b.id, "close"), &payment.order_id, &reason)
+            .await?
+        {
+            // Captured after all (the customer paid at the last moment and a previous run
+            // captured it): record the capture instead.
+            return Ok(Outcome::Finish(Finish {
+                event: Some((BookingEvent::PaymentCaptured, "payment captured".to_owned())),
+                next: vec![(Step::ConfirmSeats, Utc::now())],
+                ..Finish::default()
+            }));
+        }
+        self.remotes.release_hold(&b.hold_id).await?;
+        Ok(Outcome::Finish(Finish {
+            event: Some((
+                event,
+                format!(
+                    "{reason}; seats released; the payment order is closed (a late payment is voided automatically)"
+                ),
+            )),
+            ..Finish::default()
+        }))
     }
 
     async fn confirm_seats_step(&self, b: &BookingView) -> Result<Outcome, BookingError> {
@@ -512,25 +606,36 @@ impl Bookings {
             .confirm_hold(&b.hold_id, b.fencing_token, &b.code)
             .await
         {
-            Ok(()) => Ok(Outcome::Finish(Finish {
-                event: Some((
-                    BookingEvent::SeatsConfirmed,
-                    format!("seats sold; {} ticket(s) issued", b.items.len()),
-                )),
-                tickets: true,
-                next: vec![(Step::IssueInvoice, Utc::now())],
-                ..Finish::default()
-            })),
+            Ok(()) => {
+                // A crash here (seats sold, tickets not stored) repeats the confirmation, which
+                // seating answers again for the same booking reference.
+                fail::fail_point!("booking::after_confirm");
+                Ok(Outcome::Finish(Finish {
+                    event: Some((
+                        BookingEvent::SeatsConfirmed,
+                        format!("seats sold; {} ticket(s) issued", b.items.len()),
+                    )),
+                    tickets: true,
+                    next: vec![(Step::IssueInvoice, Utc::now())],
+                    ..Finish::default()
+                }))
+            }
             Err(BookingError::Precondition { reason, .. }) => {
                 let why = format!("the seat hold was lost after capture ({reason})");
                 self.remotes
-                    .refund(saga::request_id(&b.id, "refund"), &payment.order_id, &why)
+                    .refund(
+                        saga::request_id(&b.id, "refund"),
+                        &payment.order_id,
+                        None,
+                        &why,
+                    )
                     .await?;
                 Ok(Outcome::Finish(Finish {
                     event: Some((
                         BookingEvent::Refunded,
                         format!("{why}; the payment was refunded"),
                     )),
+                    refund_minor: Some(b.total.amount_minor),
                     ..Finish::default()
                 }))
             }
@@ -557,6 +662,283 @@ impl Bookings {
             )),
             ..Finish::default()
         }))
+    }
+
+    /// Undoes what a cancelled booking held: the sold seats go back on sale (or the hold is
+    /// released), the payment order is closed, and what was captured is refunded in full.
+    async fn settle_cancellation_step(&self, b: &BookingView) -> Result<Outcome, BookingError> {
+        if b.status != BookingStatus::Cancelled {
+            return Ok(Outcome::Finish(Finish::default()));
+        }
+        // Sold once the seats were confirmed (the tickets went with the cancellation).
+        let sold = b.was_sold();
+        if sold {
+            self.remotes.cancel_sale(&b.show_id, &b.code).await?;
+        } else {
+            self.remotes.release_hold(&b.hold_id).await?;
+        }
+        let Some(payment) = &b.payment else {
+            return Ok(Outcome::Finish(Finish::default()));
+        };
+        let reason = "the booking was cancelled";
+        let captured = sold
+            || !self
+                .remotes
+                .close_order(saga::request_id(&b.id, "close"), &payment.order_id, reason)
+                .await?;
+        if !captured {
+            return Ok(Outcome::Finish(Finish::default()));
+        }
+        self.remotes
+            .refund(
+                saga::request_id(&b.id, "refund"),
+                &payment.order_id,
+                None,
+                reason,
+            )
+            .await?;
+        Ok(Outcome::Finish(Finish {
+            event: Some((
+                BookingEvent::Refunded,
+                format!(
+                    "cancelled; {} refunded in full",
+                    crate::invoice::format_money(b.total.amount_minor, &b.total.currency)
+                ),
+            )),
+            refund_minor: Some(b.total.amount_minor),
+            ..Finish::default()
+        }))
+    }
+
+    /// Cancels `user`'s booking by the cancellation policy (see the CancelBooking RPC);
+    /// returns it and the refund due.
+    pub async fn cancel(
+        &self,
+        user: &str,
+        request_id: &str,
+        booking_id: &str,
+    ) -> Result<(BookingView, Money), BookingError> {
+        let mut v = Violations::new();
+        if let Err(e) = check_request_id(request_id) {
+            v.extend(e);
+        }
+        if let Err(BookingError::Invalid(e)) = check_booking_id(booking_id) {
+            v.extend(e);
+        }
+        v.into_result()?;
+        // Ownership first: another customer's booking is NOT_FOUND.
+        let before = self.get(user, booking_id).await?;
+        let key = IdempotencyKey::new("booking.cancel", request_id, &(user, booking_id));
+        let cutoff = i64::try_from(self.config.cancellation_cutoff_ms).unwrap_or(i64::MAX / 2);
+        let mut plan = None;
+        self.store
+            .cancel(&key, booking_id, |status, admitted, starts| {
+                let now = Utc::now().timestamp_millis();
+                let start = starts.map_or(i64::MAX / 2, |t| t.timestamp_millis());
+                let decided = policy::cancellation(status, admitted.is_some(), now, start, cutoff)?;
+                plan = Some(decided);
+                Ok(match decided {
+                    Cancellation::BeforeCapture => {
+                        "cancelled by the customer before payment; seats released".to_owned()
+                    }
+                    Cancellation::FullRefund => format!(
+                        "cancelled by the customer more than {} minutes before the show; full refund",
+                        cutoff / 60_000
+                    ),
+                })
+            })
+            .await?;
+        let booking = self.get(user, booking_id).await?;
+        let refund_minor = match plan {
+            Some(Cancellation::FullRefund) => booking.total.amount_minor,
+            // Before capture nothing is owed back; a replay reports what the booking shows.
+            Some(Cancellation::BeforeCapture) => 0,
+            None => booking.refund_minor.unwrap_or(if before.was_sold() {
+                booking.total.amount_minor
+            } else {
+                0
+            }),
+        };
+        let refund = Money {
+            currency: booking.total.currency.clone(),
+            amount_minor: refund_minor,
+        };
+        Ok((booking, refund))
+    }
+
+    /// The invoice of `user`'s booking, with the booking it belongs to.
+    pub async fn invoice(
+        &self,
+        user: &str,
+        booking_id: &str,
+    ) -> Result<(BookingView, InvoiceView), BookingError> {
+        let booking = self.get(user, booking_id).await?;
+        match self.store.invoice_of(booking_id).await? {
+            Some(invoice) => Ok((booking, invoice)),
+            None => Err(BookingError::precondition(
+                "NOT_INVOICED",
+                format!("no invoice yet: the booking is {}", booking.status.as_str()),
+            )),
+        }
+    }
+
+    async fn keys(
+        &self,
+        reload: bool,
+    ) -> Result<Vec<marquee_platform::keys::KeyMaterial>, BookingError> {
+        if !reload {
+            let keys = self.ticket_keys.read().await;
+            if !keys.is_empty() {
+                return Ok(keys.clone());
+            }
+        }
+        let loaded = self.store.ticket_keys().await?;
+        *self.ticket_keys.write().await = loaded.clone();
+        Ok(loaded)
+    }
+
+    /// The public ticket-signing keys (JWKS JSON).
+    pub async fn ticket_keys_jwks(&self) -> Result<String, BookingError> {
+        Ok(tickets::jwks_json(&self.keys(false).await?))
+    }
+
+    /// The ticket of `user`'s booking: its signed token and QR code.
+    pub async fn ticket(&self, user: &str, booking_id: &str) -> Result<TicketView, BookingError> {
+        let booking = self.get(user, booking_id).await?;
+        if !policy::has_ticket(booking.status) {
+            return Err(BookingError::precondition(
+                "NO_TICKET",
+                format!("a booking in {} has no ticket", booking.status.as_str()),
+            ));
+        }
+        let now = Utc::now().timestamp();
+        let valid_until = booking
+            .show
+            .ends_at
+            .map_or(now + 86_400, |t| t.timestamp() + 6 * 3_600);
+        let claims = TicketClaims {
+            iss: tickets::TICKET_ISSUER.to_owned(),
+            aud: tickets::TICKET_AUDIENCE.to_owned(),
+            sub: booking.id.clone(),
+            code: booking.code.clone(),
+            show: booking.show_id.clone(),
+            theatre: booking.theatre_id.clone(),
+            seats: booking.tickets.iter().map(|t| t.seat_id.clone()).collect(),
+            iat: now,
+            exp: valid_until,
+        };
+        let token = tickets::sign(&self.keys(false).await?, &claims)?;
+        let qr_svg = tickets::qr_svg(&token)?;
+        Ok(TicketView {
+            booking,
+            token,
+            qr_svg,
+        })
+    }
+
+    /// Admits a booking at the door (see the AdmitTicket RPC). `caller` is the scanner's
+    /// verified identity.
+    pub async fn admit(
+        &self,
+        caller: &marquee_platform::auth::Caller,
+        request_id: &str,
+        code: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<AdmitView, BookingError> {
+        use marquee_platform::auth::Role;
+        if !(caller.has_role(Role::Staff) || caller.has_role(Role::Admin)) {
+            return Err(BookingError::Forbidden {
+                reason: "DOOR_STAFF_ONLY",
+                message: "only door staff of the theatre admit tickets".to_owned(),
+            });
+        }
+        let mut v = Violations::new();
+        if let Err(e) = check_request_id(request_id) {
+            v.extend(e);
+        }
+        let booking = match (code, token) {
+            (Some(code), None) => match BookingCode::parse(code) {
+                Some(code) => {
+                    v.into_result()?;
+                    self.store.by_code(code.as_str()).await?
+                }
+                None => {
+                    v.add("booking_code", "must be a 10-character booking code");
+                    return Err(v.into());
+                }
+            },
+            (None, Some(token)) => {
+                let mut keys = self.keys(false).await?;
+                let mut checked = tickets::verify(&keys, token);
+                if checked == Err(Refused::UnknownKey) {
+                    keys = self.keys(true).await?;
+                    checked = tickets::verify(&keys, token);
+                }
+                match checked {
+                    Ok(claims) => {
+                        v.into_result()?;
+                        self.store.get(&claims.sub).await?
+                    }
+                    Err(_) => {
+                        v.add(
+                            "ticket_token",
+                            "is not a valid Marquee ticket (forged, damaged or expired)",
+                        );
+                        return Err(v.into());
+                    }
+                }
+            }
+            _ => {
+                v.add("ticket", "give exactly one of booking_code or ticket_token");
+                return Err(v.into());
+            }
+        };
+        let booking = booking.ok_or_else(|| BookingError::NotFound {
+            kind: "booking",
+            id: code.unwrap_or("(from the ticket token)").to_owned(),
+        })?;
+        if !caller.acts_for_theatre(&booking.theatre_id) {
+            return Err(BookingError::Forbidden {
+                reason: "OTHER_THEATRE",
+                message: "this ticket is for another theatre".to_owned(),
+            });
+        }
+        let key = IdempotencyKey::new("booking.admit", request_id, &(&caller.subject, &booking.id));
+        let admission = self.store.admit(&key, &booking.id, &caller.subject).await?;
+        let booking = self
+            .store
+            .get(&booking.id)
+            .await?
+            .ok_or_else(|| BookingError::booking_not_found(&booking.id))?;
+        Ok(AdmitView { admission, booking })
+    }
+
+    /// Records a booking's settlement (SETTLEMENT_DONE); for the settlement run.
+    pub async fn settle(
+        &self,
+        request_id: &str,
+        booking_id: &str,
+        reference: &str,
+    ) -> Result<BookingView, BookingError> {
+        let mut v = Violations::new();
+        if let Err(e) = check_request_id(request_id) {
+            v.extend(e);
+        }
+        if let Err(BookingError::Invalid(e)) = check_booking_id(booking_id) {
+            v.extend(e);
+        }
+        v.check(
+            !reference.is_empty() && reference.len() <= 128,
+            "settlement_reference",
+            "1 to 128 characters",
+        );
+        v.into_result()?;
+        let key = IdempotencyKey::new("booking.settle", request_id, &(booking_id, reference));
+        self.store.settle(&key, booking_id, reference).await?;
+        self.store
+            .get(booking_id)
+            .await?
+            .ok_or_else(|| BookingError::booking_not_found(booking_id))
     }
 
     /// Runs due saga steps until `stop` is cancelled: on start-up this resumes every step left

@@ -106,6 +106,8 @@ fn order_pb(o: OrderView) -> pb::Order {
         create_time: ts(o.created_at),
         captured: money(&currency, o.captured_minor),
         refunded: money(&currency, o.refunded_minor),
+        close_time: o.closed_at.and_then(ts),
+        close_reason: o.close_reason.unwrap_or_default(),
     }
 }
 
@@ -238,6 +240,26 @@ impl pb::payment_service_server::PaymentService for PaymentApi {
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::VoidPaymentResponse {
+            order: Some(order_pb(order)),
+        }))
+    }
+
+    async fn close_order(
+        &self,
+        request: Request<pb::CloseOrderRequest>,
+    ) -> Result<Response<pb::CloseOrderResponse>, Status> {
+        require_role(&request, Role::Service)?;
+        let pb::CloseOrderRequest {
+            request_id,
+            order_id,
+            reason,
+        } = request.into_inner();
+        let order = self
+            .payments
+            .close(&request_id, &order_id, &reason)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::CloseOrderResponse {
             order: Some(order_pb(order)),
         }))
     }

@@ -111,6 +111,12 @@ impl Payments {
         if captured(&order).is_some() {
             return Ok(order);
         }
+        if let Some(why) = &order.close_reason {
+            return Err(PaymentsError::precondition(
+                "ORDER_CLOSED",
+                format!("the order is closed ({why}); its payments are voided, not captured"),
+            ));
+        }
         let Some(payment_id) = authorized(&order) else {
             return Err(PaymentsError::precondition(
                 "NOT_AUTHORIZED",
@@ -144,7 +150,63 @@ impl Payments {
             ));
         };
         self.provider.void(&payment_id).await?;
-        self.store.record_void(&key, order_id, &payment_id).await
+        self.store
+            .record_void(&key, order_id, &payment_id, reason.trim())
+            .await
+    }
+
+    /// Closes an order that will not be captured: an authorised payment is voided now, one
+    /// authorised later is voided when its webhook arrives (see [`Payments::webhook`]).
+    pub async fn close(
+        &self,
+        request_id: &str,
+        order_id: &str,
+        reason: &str,
+    ) -> Result<OrderView, PaymentsError> {
+        let mut v = Violations::new();
+        if let Err(e) = check_request_id(request_id) {
+            v.extend(e);
+        }
+        let reason = reason.trim();
+        v.check(
+            !reason.is_empty() && reason.chars().count() <= 500,
+            "reason",
+            "1 to 500 characters",
+        );
+        v.into_result()?;
+        check_id("order_id", order_id)?;
+        let key = IdempotencyKey::new("payments.close", request_id, &(order_id, reason));
+        let order = self.store.close(&key, order_id, reason).await?;
+        self.void_if_closed(order).await
+    }
+
+    /// Voids every authorised, uncaptured payment of a closed order.
+    async fn void_if_closed(&self, order: OrderView) -> Result<OrderView, PaymentsError> {
+        let Some(why) = order.close_reason.clone() else {
+            return Ok(order);
+        };
+        let mut order = order;
+        let authorised: Vec<String> = order
+            .attempts
+            .iter()
+            .filter(|a| a.status == AttemptStatus::Authorized)
+            .map(|a| a.provider_payment_id.clone())
+            .collect();
+        for payment_id in authorised {
+            self.provider.void(&payment_id).await?;
+            let key = IdempotencyKey::new("payments.auto_void", &payment_id, &payment_id);
+            order = self
+                .store
+                .record_void(
+                    &key,
+                    &order.id,
+                    &payment_id,
+                    &format!("order closed: {why}"),
+                )
+                .await?;
+            tracing::info!(order_id = %order.id, %payment_id, "payment on a closed order voided");
+        }
+        Ok(order)
     }
 
     /// Refunds `amount_minor` (everything left when `None`) of the order's captured payment.
@@ -257,6 +319,24 @@ impl Payments {
         {
             Ok(outcome) => {
                 tracing::info!(event = %event.event, id = %event.id, %outcome, "webhook handled");
+                // A payment authorised on a closed order (the customer paid after the booking
+                // was gone) is voided at once. If this fails, the provider's retry of the
+                // webhook (or the next CloseOrder) voids it.
+                if let Ok(Some(o)) = self
+                    .store
+                    .order_by_provider_id(&event.payload.payment.entity.order_id)
+                    .await
+                    && o.closed_at.is_some()
+                {
+                    let voided = match self.store.get_order(&o.id).await {
+                        Ok(order) => self.void_if_closed(order).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(error) = voided {
+                        tracing::error!(%error, order_id = %o.id, "cannot void a payment on a closed order; the webhook will be retried");
+                        return (503, "retry later".into());
+                    }
+                }
                 (200, outcome)
             }
             Err(error) => {

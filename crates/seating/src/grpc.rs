@@ -154,6 +154,7 @@ fn change_pb(
         EventKind::Released | EventKind::Replaced => (pb::SeatChangeCause::Released, None),
         EventKind::Expired => (pb::SeatChangeCause::Expired, None),
         EventKind::Sold => (pb::SeatChangeCause::Sold, Some(SeatState::Sold)),
+        EventKind::Unsold => (pb::SeatChangeCause::SaleCancelled, None),
         EventKind::Extended => return None,
     };
     let seats = ev
@@ -336,6 +337,24 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn cancel_sale(
+        &self,
+        request: Request<pb::CancelSaleRequest>,
+    ) -> Result<Response<pb::CancelSaleResponse>, Status> {
+        auth::require_role(&request, Role::Service)?;
+        let pb::CancelSaleRequest {
+            show_id,
+            booking_reference,
+        } = request.into_inner();
+        let seat_ids = self
+            .seating
+            .cancel_sale(&show_id, &booking_reference)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::CancelSaleResponse { seat_ids }))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn confirm_hold(
         &self,
         request: Request<pb::ConfirmHoldRequest>,
@@ -494,7 +513,7 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
                                 EventKind::Expired => pb::HoldEventKind::Expired,
                                 EventKind::Released | EventKind::Replaced => pb::HoldEventKind::Released,
                                 EventKind::Sold => pb::HoldEventKind::Confirmed,
-                                EventKind::Held => continue,
+                                EventKind::Held | EventKind::Unsold => continue,
                             };
                             let last = kind != pb::HoldEventKind::Extended;
                             if tx.send(Ok(msg(kind, &hold))).await.is_err() || last {

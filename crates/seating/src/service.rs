@@ -441,6 +441,43 @@ impl Seating {
         }
     }
 
+    /// Puts the seats sold to `booking_reference` back on sale: the sale rows go first (the
+    /// database is the final word), then the hold store's sold marks, with an event every
+    /// watcher sees. Returns the seats; none on a retry.
+    pub async fn cancel_sale(
+        &self,
+        show_id: &str,
+        booking_reference: &str,
+    ) -> Result<Vec<String>, SeatingError> {
+        let mut v = Violations::new();
+        if let Err(SeatingError::Invalid(e)) = check_show_id(show_id) {
+            v.extend(e);
+        }
+        v.check(
+            !booking_reference.is_empty()
+                && booking_reference.len() <= 64
+                && booking_reference.bytes().all(|b| b.is_ascii_graphic()),
+            "booking_reference",
+            "must be 1 to 64 printable ASCII characters",
+        );
+        v.into_result()?;
+        let ctx = self.show(show_id).await?;
+        let seat_ids = self.db.unsell(show_id, booking_reference).await?;
+        let indexes: Vec<u32> = seat_ids
+            .iter()
+            .filter_map(|s| ctx.layout.index.get(s).copied())
+            .collect();
+        if !indexes.is_empty() {
+            // If this fails, the rows are gone but the store still marks the seats sold until
+            // it is rebuilt from the database: seats unsellable for a while, never sold twice.
+            self.store
+                .unsell(show_id, &indexes)
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(seat_ids)
+    }
+
     /// Events of a show from now on.
     pub fn subscribe(&self, show_id: &str) -> broadcast::Receiver<Arc<SeatEvent>> {
         self.store.subscribe(show_id)

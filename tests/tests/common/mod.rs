@@ -252,13 +252,14 @@ impl TestApp {
         ext: External,
         server: ServerConfig,
         seating: marquee_seating::SeatingConfig,
+        booking: Option<marquee_booking::BookingConfig>,
     ) -> TestApp {
         let storage = Storage::External {
             database_url: ext.database_url.clone(),
             redis_url: Some(ext.redis_url.clone()),
             redis_key_prefix: ext.redis_prefix.clone(),
         };
-        let options = Self::options(storage, server, seating, None, false);
+        let options = Self::options(storage, server, seating, booking, false);
         Self::start(options, Backend::Postgres, None, Some(ext)).await
     }
 
@@ -605,6 +606,29 @@ pub fn small_layout() -> pb::SeatLayout {
     }
 }
 
+/// A one-category (PRIME) layout of `rows` rows (A, B, ...) of `per_row` seats each.
+pub fn grid_layout(rows: usize, per_row: i32) -> pb::SeatLayout {
+    pb::SeatLayout {
+        categories: vec![
+            pb::SeatCategory {
+                code: "PRIME".into(),
+                name: "Prime".into(),
+            },
+            pb::SeatCategory {
+                code: "CLASSIC".into(),
+                name: "Classic".into(),
+            },
+        ],
+        rows: (0..rows)
+            .map(|r| pb::SeatRow {
+                label: char::from(b'A' + r as u8).to_string(),
+                category_code: if r == rows - 1 { "CLASSIC" } else { "PRIME" }.into(),
+                items: (1..=per_row).map(seat).collect(),
+            })
+            .collect(),
+    }
+}
+
 /// A city, a theatre with one screen, and a movie, created through the admin API.
 pub struct Venue {
     pub city: pb::City,
@@ -799,6 +823,15 @@ pub fn test_verifier() -> marquee_platform::auth::Verifier {
 
 /// A signed access token for `subject` with `roles`.
 pub fn token(subject: &str, roles: &[marquee_platform::auth::Role]) -> String {
+    token_for(subject, roles, &[])
+}
+
+/// A signed access token for `subject` with `roles`, acting for `theatres` (partners, staff).
+pub fn token_for(
+    subject: &str,
+    roles: &[marquee_platform::auth::Role],
+    theatres: &[&str],
+) -> String {
     // PKCS#8 v1 DER of an Ed25519 private key: a fixed prefix and the 32-byte seed.
     let mut der = vec![
         0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
@@ -817,7 +850,7 @@ pub fn token(subject: &str, roles: &[marquee_platform::auth::Role]) -> String {
         exp: now + 3600,
         jti: uuid::Uuid::new_v4().to_string(),
         roles: roles.to_vec(),
-        theatres: Vec::new(),
+        theatres: theatres.iter().map(|t| (*t).to_owned()).collect(),
     };
     jsonwebtoken::encode(&header, &claims, &key).expect("token")
 }

@@ -27,6 +27,14 @@ pub enum BookingError {
         /// For people.
         message: String,
     },
+    /// The caller may not do this (for example door staff of another theatre).
+    #[error("{message}")]
+    Forbidden {
+        /// Machine-readable reason, for example `OTHER_THEATRE`.
+        reason: &'static str,
+        /// For people.
+        message: String,
+    },
     /// The lifecycle does not allow this.
     #[error("a booking in {from:?} cannot take {event:?}")]
     IllegalTransition {

@@ -3,10 +3,12 @@
 //! - [`status`]: the lifecycle and its one transition function.
 //! - [`code`]: booking codes (Crockford base32, read aloud without confusion).
 //! - [`saga`]: the saga's steps, the payment decision, backoff, derived request ids.
+//! - [`policy`]: convenience fees and tax, the cancellation policy, who has a ticket.
 //! - [`error`]: the error type, [`BookingError`].
 
 pub mod code;
 pub mod error;
+pub mod policy;
 pub mod saga;
 pub mod status;
 

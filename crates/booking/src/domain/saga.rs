@@ -18,15 +18,19 @@ pub enum Step {
     IssueInvoice,
     /// Expire a booking whose payment was never started once its hold has run out.
     ExpireUnstarted,
+    /// Undo what a cancelled booking held: release the hold or put the sold seats back on
+    /// sale, close the payment order, and refund what was captured.
+    SettleCancellation,
 }
 
 /// Every step.
-pub const ALL_STEPS: [Step; 5] = [
+pub const ALL_STEPS: [Step; 6] = [
     Step::StartPayment,
     Step::AwaitPayment,
     Step::ConfirmSeats,
     Step::IssueInvoice,
     Step::ExpireUnstarted,
+    Step::SettleCancellation,
 ];
 
 impl Step {
@@ -38,6 +42,7 @@ impl Step {
             Self::ConfirmSeats => "confirm_seats",
             Self::IssueInvoice => "issue_invoice",
             Self::ExpireUnstarted => "expire_unstarted",
+            Self::SettleCancellation => "settle_cancellation",
         }
     }
 

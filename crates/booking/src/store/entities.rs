@@ -43,6 +43,16 @@ entity!(booking, "bookings", {
     parked_reason: Option<String>,
     created_at: ChronoDateTimeUtc,
     updated_at: ChronoDateTimeUtc,
+    // Added by m20261127_000001 (what the ticket and invoice show; the door; cancellation).
+    movie_title: String,
+    theatre_name: String,
+    screen_name: String,
+    show_starts_at: Option<ChronoDateTimeUtc>,
+    show_ends_at: Option<ChronoDateTimeUtc>,
+    tax_bps: i32,
+    admitted_at: Option<ChronoDateTimeUtc>,
+    admitted_by: Option<String>,
+    refund_minor: Option<i64>,
 });
 
 entity!(item, "booking_items", {
@@ -53,6 +63,9 @@ entity!(item, "booking_items", {
     category_code: String,
     currency: String,
     price_minor: i64,
+    // Added by m20261127_000001.
+    fee_minor: i64,
+    tax_minor: i64,
 });
 
 entity!(history, "booking_status_history", {
@@ -121,4 +134,14 @@ entity!(outbox, "outbox", {
     payload: String,
     created_at: ChronoDateTimeUtc,
     published_at: Option<ChronoDateTimeUtc>,
+});
+
+// The Ed25519 keys ticket tokens are signed with (the newest signs; all verify).
+entity!(ticket_key, "ticket_keys", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    kid: String,
+    #[sea_orm(column_type = "Text")]
+    private_pkcs8: String,
+    public_key: String,
+    created_at: i64,
 });

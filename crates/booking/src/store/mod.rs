@@ -7,6 +7,7 @@ pub mod migration;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use marquee_platform::idempotency::{IdempotencyError, IdempotencyKey};
+use marquee_platform::keys::KeyMaterial;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -16,8 +17,11 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
-use self::entities::{booking, history, invoice, invoice_counter, item, outbox, step, ticket};
+use self::entities::{
+    booking, history, invoice, invoice_counter, item, outbox, step, ticket, ticket_key,
+};
 use crate::domain::{
     BookingCode, BookingError, BookingEvent, BookingStatus, Money, saga::Step, transition,
 };
@@ -31,6 +35,17 @@ pub struct ItemView {
     pub category_code: String,
     /// Price charged.
     pub price: Money,
+    /// Convenience fee charged, in the price's minor units.
+    pub fee_minor: i64,
+    /// Tax on the fee, in the price's minor units.
+    pub tax_minor: i64,
+}
+
+impl ItemView {
+    /// Price, fee and tax.
+    pub fn total_minor(&self) -> i64 {
+        self.price.amount_minor + self.fee_minor + self.tax_minor
+    }
 }
 
 /// One status change.
@@ -103,6 +118,44 @@ pub struct BookingView {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// What the booking is for.
+    pub show: ShowFacts,
+    /// The tax rate on convenience fees, basis points.
+    pub tax_bps: i32,
+    /// When it was admitted at the door.
+    pub admitted_at: Option<DateTime<Utc>>,
+    /// The refund given, once refunded.
+    pub refund_minor: Option<i64>,
+}
+
+impl BookingView {
+    /// True once the seats were confirmed and tickets issued (even if cancelled since).
+    pub fn was_sold(&self) -> bool {
+        self.history
+            .iter()
+            .any(|h| h.to == BookingStatus::BookingCompleted)
+    }
+
+    /// Marquee's part of the total: the convenience fees and their tax.
+    pub fn platform_fee_minor(&self) -> i64 {
+        self.items.iter().map(|i| i.fee_minor + i.tax_minor).sum()
+    }
+}
+
+/// The show a booking is for, as the ticket and the invoice print it (kept from when the
+/// booking was made).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShowFacts {
+    /// Movie title.
+    pub movie_title: String,
+    /// Theatre name.
+    pub theatre_name: String,
+    /// Screen name.
+    pub screen_name: String,
+    /// Start.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// End.
+    pub ends_at: Option<DateTime<Utc>>,
 }
 
 /// A booking to create.
@@ -120,8 +173,12 @@ pub struct NewBooking {
     pub fencing_token: i64,
     /// The hold's deadline.
     pub hold_expires_at: DateTime<Utc>,
-    /// Seats with prices (one currency).
+    /// Seats with prices, fees and tax (one currency).
     pub items: Vec<ItemView>,
+    /// What it is for.
+    pub show: ShowFacts,
+    /// The tax rate on convenience fees, basis points.
+    pub tax_bps: i32,
 }
 
 /// A claimed saga step: the claimant alone may finish it until the lease runs out.
@@ -152,6 +209,8 @@ pub struct Finish {
     pub tickets: bool,
     /// Issue the invoice.
     pub invoice: bool,
+    /// The refund given.
+    pub refund_minor: Option<i64>,
 }
 
 const PENDING: &str = "pending";
@@ -183,6 +242,17 @@ fn status_of(name: &str) -> Result<BookingStatus, BookingError> {
 #[derive(Clone)]
 pub struct BookingStore {
     db: DatabaseConnection,
+    /// The id of every booking this instance changed, as it commits (WatchBooking).
+    changes: broadcast::Sender<String>,
+}
+
+/// What a scan at the door came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admission {
+    /// True when this scan admitted the booking; false when it was admitted before.
+    pub admitted_now: bool,
+    /// When it was (first) admitted, Unix milliseconds.
+    pub at_ms: i64,
 }
 
 impl BookingStore {
@@ -190,7 +260,251 @@ impl BookingStore {
     pub async fn open(url: &str) -> Result<Self, DbErr> {
         let db = marquee_platform::db::connect(url, "booking").await?;
         migration::Migrator::up(&db, None).await?;
-        Ok(Self { db })
+        let (changes, _) = broadcast::channel(1024);
+        Ok(Self { db, changes })
+    }
+
+    /// The ids of bookings changed by this instance from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self, booking_id: &str) {
+        let _ = self.changes.send(booking_id.to_owned());
+    }
+
+    /// The booking with a code.
+    pub async fn by_code(&self, code: &str) -> Result<Option<BookingView>, BookingError> {
+        let Some(b) = booking::Entity::find()
+            .filter(booking::Column::Code.eq(code))
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        self.view(b).await.map(Some)
+    }
+
+    /// Cancels a booking under `key`: in one transaction, with the booking locked, `decide`
+    /// judges it (status, admission, show start) and returns the cause; the booking becomes
+    /// CANCELLED and the step that settles the cancellation (release or refund) is scheduled.
+    /// A retry under the same key returns the booking id again.
+    pub async fn cancel(
+        &self,
+        key: &IdempotencyKey,
+        booking_id: &str,
+        decide: impl FnOnce(
+            BookingStatus,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+        ) -> Result<String, BookingError>,
+    ) -> Result<String, BookingError> {
+        let txn = match key.begin::<String>(&self.db).await.map_err(idem)? {
+            Ok(txn) => txn,
+            Err(first) => return Ok(first),
+        };
+        let result = async {
+            let b = lock_booking(&txn, booking_id).await?;
+            let from = status_of(&b.status)?;
+            let cause = decide(from, b.admitted_at, b.show_starts_at)?;
+            let to = transition(from, BookingEvent::Cancelled)?;
+            let now = Utc::now();
+            record(&txn, booking_id, &b.code, Some(from), to, &cause, now)
+                .await
+                .map_err(storage)?;
+            // The tickets are void: they go with the status change (their seats may be sold
+            // again, and a ticket's seat is unique per show).
+            ticket::Entity::delete_many()
+                .filter(ticket::Column::BookingId.eq(booking_id))
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+            let mut active: booking::ActiveModel = b.into();
+            active.status = Set(to.as_str().to_owned());
+            active.updated_at = Set(now);
+            active.update(&txn).await.map_err(storage)?;
+            schedule(&txn, booking_id, Step::SettleCancellation, now, now)
+                .await
+                .map_err(storage)?;
+            Ok::<(), BookingError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                let id = key
+                    .commit(&self.db, txn, booking_id.to_owned())
+                    .await
+                    .map_err(idem)?;
+                self.changed(booking_id);
+                Ok(id)
+            }
+            Err(e) => {
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Admits a booking at the door under `key`, once: the first scan sets the admission time
+    /// (only while the booking has a ticket), later ones report it. A retry under the same key
+    /// returns the first answer. `NO_TICKET` when the booking has no valid ticket.
+    pub async fn admit(
+        &self,
+        key: &IdempotencyKey,
+        booking_id: &str,
+        by: &str,
+    ) -> Result<Admission, BookingError> {
+        let txn = match key.begin::<Admission>(&self.db).await.map_err(idem)? {
+            Ok(txn) => txn,
+            Err(first) => return Ok(first),
+        };
+        // Milliseconds: what every later read of the admission time reports.
+        let now =
+            DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default();
+        let result = async {
+            let updated = booking::Entity::update_many()
+                .col_expr(booking::Column::AdmittedAt, Expr::value(Some(now)))
+                .col_expr(
+                    booking::Column::AdmittedBy,
+                    Expr::value(Some(by.to_owned())),
+                )
+                .col_expr(booking::Column::UpdatedAt, Expr::value(now))
+                .filter(booking::Column::Id.eq(booking_id))
+                .filter(booking::Column::AdmittedAt.is_null())
+                .filter(booking::Column::Status.is_in([
+                    BookingStatus::BookingCompleted.as_str(),
+                    BookingStatus::Invoiced.as_str(),
+                    BookingStatus::SettlementDone.as_str(),
+                ]))
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+            if updated.rows_affected == 1 {
+                return Ok(Admission {
+                    admitted_now: true,
+                    at_ms: now.timestamp_millis(),
+                });
+            }
+            let b = booking::Entity::find_by_id(booking_id.to_owned())
+                .one(&txn)
+                .await
+                .map_err(storage)?
+                .ok_or_else(|| BookingError::booking_not_found(booking_id))?;
+            match b.admitted_at {
+                Some(at) => Ok(Admission {
+                    admitted_now: false,
+                    at_ms: at.timestamp_millis(),
+                }),
+                None => Err(BookingError::precondition(
+                    "NO_TICKET",
+                    format!(
+                        "a booking in {} has no valid ticket",
+                        status_of(&b.status)?.as_str()
+                    ),
+                )),
+            }
+        }
+        .await;
+        match result {
+            Ok(admission) => {
+                let first = key.commit(&self.db, txn, admission).await.map_err(idem)?;
+                self.changed(booking_id);
+                Ok(first)
+            }
+            Err(e) => {
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records the settlement of an INVOICED booking (SETTLEMENT_DONE) under `key`; settling a
+    /// settled booking changes nothing.
+    pub async fn settle(
+        &self,
+        key: &IdempotencyKey,
+        booking_id: &str,
+        reference: &str,
+    ) -> Result<(), BookingError> {
+        let txn = match key.begin::<String>(&self.db).await.map_err(idem)? {
+            Ok(txn) => txn,
+            Err(_) => return Ok(()),
+        };
+        let result = async {
+            let b = lock_booking(&txn, booking_id).await?;
+            let from = status_of(&b.status)?;
+            if from == BookingStatus::SettlementDone {
+                return Ok(());
+            }
+            let to = transition(from, BookingEvent::Settled)?;
+            let now = Utc::now();
+            record(
+                &txn,
+                booking_id,
+                &b.code,
+                Some(from),
+                to,
+                &format!("the theatre was paid (settlement {reference})"),
+                now,
+            )
+            .await
+            .map_err(storage)?;
+            let mut active: booking::ActiveModel = b.into();
+            active.status = Set(to.as_str().to_owned());
+            active.updated_at = Set(now);
+            active.update(&txn).await.map_err(storage)?;
+            Ok::<(), BookingError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                key.commit(&self.db, txn, booking_id.to_owned())
+                    .await
+                    .map_err(idem)?;
+                self.changed(booking_id);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The ticket-signing keys, newest first; the first call makes one.
+    pub async fn ticket_keys(&self) -> Result<Vec<KeyMaterial>, BookingError> {
+        let load = || async {
+            ticket_key::Entity::find()
+                .order_by_desc(ticket_key::Column::CreatedAt)
+                .order_by_desc(ticket_key::Column::Kid)
+                .all(&self.db)
+                .await
+                .map_err(storage)
+        };
+        let mut rows = load().await?;
+        if rows.is_empty() {
+            let k = KeyMaterial::generate(Utc::now().timestamp()).map_err(storage)?;
+            ticket_key::Entity::insert(ticket_key::ActiveModel {
+                kid: Set(k.kid),
+                private_pkcs8: Set(k.private_pkcs8),
+                public_key: Set(k.public_key),
+                created_at: Set(k.created_at),
+            })
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(storage)?;
+            rows = load().await?;
+        }
+        Ok(rows
+            .into_iter()
+            .map(|m| KeyMaterial {
+                kid: m.kid,
+                private_pkcs8: m.private_pkcs8,
+                public_key: m.public_key,
+                created_at: m.created_at,
+            })
+            .collect())
     }
 
     /// The connection (the outbox relay reads booking's outbox through it).
@@ -371,6 +685,8 @@ impl BookingStore {
                         currency: i.currency,
                         amount_minor: i.price_minor,
                     },
+                    fee_minor: i.fee_minor,
+                    tax_minor: i.tax_minor,
                 })
                 .collect(),
             history: hist,
@@ -383,6 +699,16 @@ impl BookingStore {
                 .collect(),
             created_at: b.created_at,
             updated_at: b.updated_at,
+            show: ShowFacts {
+                movie_title: b.movie_title,
+                theatre_name: b.theatre_name,
+                screen_name: b.screen_name,
+                starts_at: b.show_starts_at,
+                ends_at: b.show_ends_at,
+            },
+            tax_bps: b.tax_bps,
+            admitted_at: b.admitted_at,
+            refund_minor: b.refund_minor,
         })
     }
 
@@ -598,7 +924,9 @@ impl BookingStore {
                 .await
                 .map_err(storage)?;
         }
-        txn.commit().await.map_err(storage)
+        txn.commit().await.map_err(storage)?;
+        self.changed(&claim.booking_id);
+        Ok(())
     }
 
     /// Finishes a claimed step: marks it done and applies `finish` in the same transaction.
@@ -628,6 +956,7 @@ impl BookingStore {
         match apply(&txn, &claim.booking_id, finish, now).await {
             Ok(()) => {
                 txn.commit().await.map_err(storage)?;
+                self.changed(&claim.booking_id);
                 Ok(true)
             }
             Err(e) => {
@@ -653,7 +982,7 @@ async fn insert_booking(txn: &DatabaseTransaction, new: &NewBooking) -> Result<S
         .first()
         .map(|i| i.price.currency.clone())
         .unwrap_or_default();
-    let total: i64 = new.items.iter().map(|i| i.price.amount_minor).sum();
+    let total: i64 = new.items.iter().map(ItemView::total_minor).sum();
     let inserted = booking::Entity::insert(booking::ActiveModel {
         id: Set(id.clone()),
         code: Set(code.as_str().to_owned()),
@@ -672,6 +1001,15 @@ async fn insert_booking(txn: &DatabaseTransaction, new: &NewBooking) -> Result<S
         parked_reason: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        movie_title: Set(new.show.movie_title.clone()),
+        theatre_name: Set(new.show.theatre_name.clone()),
+        screen_name: Set(new.show.screen_name.clone()),
+        show_starts_at: Set(new.show.starts_at),
+        show_ends_at: Set(new.show.ends_at),
+        tax_bps: Set(new.tax_bps),
+        admitted_at: Set(None),
+        admitted_by: Set(None),
+        refund_minor: Set(None),
     })
     .exec_without_returning(txn)
     .await;
@@ -698,6 +1036,8 @@ async fn insert_booking(txn: &DatabaseTransaction, new: &NewBooking) -> Result<S
             category_code: Set(i.category_code.clone()),
             currency: Set(i.price.currency.clone()),
             price_minor: Set(i.price.amount_minor),
+            fee_minor: Set(i.fee_minor),
+            tax_minor: Set(i.tax_minor),
         })
         .exec_without_returning(txn)
         .await
@@ -795,21 +1135,28 @@ fn none_on_conflict(e: DbErr) -> Result<u64, DbErr> {
     }
 }
 
+/// A booking read for change: locked on PostgreSQL (SQLite runs one writer at a time).
+async fn lock_booking(
+    txn: &DatabaseTransaction,
+    booking_id: &str,
+) -> Result<booking::Model, BookingError> {
+    let mut q = booking::Entity::find_by_id(booking_id.to_owned());
+    if marquee_platform::db::is_postgres(txn) {
+        q = q.lock_exclusive();
+    }
+    q.one(txn)
+        .await
+        .map_err(storage)?
+        .ok_or_else(|| BookingError::booking_not_found(booking_id))
+}
+
 async fn apply(
     txn: &DatabaseTransaction,
     booking_id: &str,
     finish: Finish,
     now: DateTime<Utc>,
 ) -> Result<(), BookingError> {
-    let mut q = booking::Entity::find_by_id(booking_id.to_owned());
-    if marquee_platform::db::is_postgres(txn) {
-        q = q.lock_exclusive();
-    }
-    let b = q
-        .one(txn)
-        .await
-        .map_err(storage)?
-        .ok_or_else(|| BookingError::booking_not_found(booking_id))?;
+    let b = lock_booking(txn, booking_id).await?;
     let from = status_of(&b.status)?;
     let mut active: booking::ActiveModel = b.clone().into();
     if let Some((event, cause)) = &finish.event {
@@ -826,6 +1173,9 @@ async fn apply(
     }
     if let Some(at) = finish.hold_expires_at {
         active.hold_expires_at = Set(at);
+    }
+    if let Some(refund) = finish.refund_minor {
+        active.refund_minor = Set(Some(refund));
     }
     active.updated_at = Set(now);
     active.update(txn).await.map_err(storage)?;
@@ -900,23 +1250,43 @@ async fn issue_invoice(
         .await?;
     let plain: Vec<char> = b.theatre_id.chars().filter(|c| *c != '-').collect();
     let short: String = plain[plain.len().saturating_sub(6)..].iter().collect();
+    let number = format!("INV-{}-{year}-{sequence:06}", short.to_uppercase());
     invoice::Entity::insert(invoice::ActiveModel {
         id: Set(new_id()),
         booking_id: Set(b.id.clone()),
         theatre_id: Set(b.theatre_id.clone()),
         year: Set(year),
         sequence: Set(sequence),
-        number: Set(format!("INV-{}-{year}-{sequence:06}", short.to_uppercase())),
+        number: Set(number.clone()),
         currency: Set(b.currency.clone()),
         total_minor: Set(b.total_minor),
         issued_at: Set(now),
     })
     .exec_without_returning(txn)
     .await?;
+    let payload = serde_json::json!({
+        "booking_id": b.id,
+        "code": b.code,
+        "invoice_number": number,
+        "theatre_id": b.theatre_id,
+        "currency": b.currency,
+        "total_minor": b.total_minor,
+        "issued_at": now.to_rfc3339(),
+    });
+    outbox::Entity::insert(outbox::ActiveModel {
+        id: Set(new_id()),
+        topic: Set("invoice.issued".to_owned()),
+        aggregate_id: Set(b.id.clone()),
+        payload: Set(payload.to_string()),
+        created_at: Set(now),
+        published_at: Set(None),
+    })
+    .exec_without_returning(txn)
+    .await?;
     Ok(())
 }
 
-/// An issued invoice (structured; rendering is left for later).
+/// An issued invoice's number and date (its lines are the booking's items).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceView {
     /// Number, for example `INV-ABC123-2026-000001`.
@@ -925,6 +1295,8 @@ pub struct InvoiceView {
     pub sequence: i64,
     /// Year.
     pub year: i32,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
 }
 
 impl BookingStore {
@@ -939,6 +1311,7 @@ impl BookingStore {
                 number: i.number,
                 sequence: i.sequence,
                 year: i.year,
+                issued_at: i.issued_at,
             }))
     }
 

@@ -37,6 +37,9 @@ entity!(order, "orders", {
     status: String,
     created_at: ChronoDateTimeUtc,
     updated_at: ChronoDateTimeUtc,
+    // Added by m20261127_000001.
+    closed_at: Option<ChronoDateTimeUtc>,
+    close_reason: Option<String>,
 });
 
 entity!(attempt, "payment_attempts", {

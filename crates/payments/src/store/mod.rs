@@ -47,6 +47,12 @@ pub struct OrderView {
     pub attempts: Vec<AttemptView>,
     /// Refunds, oldest first.
     pub refunds: Vec<RefundView>,
+    /// When it was closed (Unix seconds); `None` while open.
+    #[serde(default)]
+    pub closed_at: Option<i64>,
+    /// Why it was closed.
+    #[serde(default)]
+    pub close_reason: Option<String>,
 }
 
 /// A payment attempt.
@@ -187,6 +193,8 @@ impl PaymentsStore {
                 status: Set(OrderStatus::Created.as_str().to_owned()),
                 created_at: Set(now),
                 updated_at: Set(now),
+                closed_at: Set(None),
+                close_reason: Set(None),
             }
             .insert(&txn)
             .await
@@ -235,24 +243,72 @@ impl PaymentsStore {
         .await
     }
 
-    /// Books a void the provider confirmed.
+    /// Books a void the provider confirmed, with a `payment.voided` event.
     pub async fn record_void(
         &self,
         key: &IdempotencyKey,
         order_id: &str,
         provider_payment_id: &str,
+        reason: &str,
     ) -> Result<OrderView, PaymentsError> {
         self.run(key, |txn| async move {
             let out = async {
-                set_attempt(
+                let moved = set_attempt(
                     &txn,
                     order_id,
                     provider_payment_id,
                     AttemptStatus::Voided,
-                    "",
+                    reason,
                 )
                 .await?;
                 refresh_status(&txn, order_id).await?;
+                if moved {
+                    let receipt = lock_order(&txn, order_id).await?.receipt;
+                    emit(
+                        &txn,
+                        "payment.voided",
+                        order_id,
+                        serde_json::json!({
+                            "order_id": order_id,
+                            "receipt": receipt,
+                            "provider_payment_id": provider_payment_id,
+                            "reason": reason,
+                        }),
+                    )
+                    .await?;
+                }
+                view(&txn, order_id).await
+            }
+            .await;
+            (txn, out)
+        })
+        .await
+    }
+
+    /// Closes an order under `key` (the first close's time and reason stay). A captured order
+    /// is refused (`ORDER_CAPTURED`).
+    pub async fn close(
+        &self,
+        key: &IdempotencyKey,
+        order_id: &str,
+        reason: &str,
+    ) -> Result<OrderView, PaymentsError> {
+        self.run(key, |txn| async move {
+            let out = async {
+                let o = lock_order(&txn, order_id).await?;
+                if o.captured_minor > 0 {
+                    return Err(PaymentsError::precondition(
+                        "ORDER_CAPTURED",
+                        "the order is captured: refund it instead of closing it",
+                    ));
+                }
+                if o.closed_at.is_none() {
+                    let mut active = o.into_active_model();
+                    active.closed_at = Set(Some(Utc::now()));
+                    active.close_reason = Set(Some(reason.to_owned()));
+                    active.updated_at = Set(Utc::now());
+                    active.update(&txn).await.map_err(storage)?;
+                }
                 view(&txn, order_id).await
             }
             .await;
@@ -437,6 +493,8 @@ async fn view(txn: &DatabaseTransaction, id: &str) -> Result<OrderView, Payments
         captured_minor: o.captured_minor,
         refunded_minor: o.refunded_minor,
         created_at: o.created_at.timestamp(),
+        closed_at: o.closed_at.map(|t| t.timestamp()),
+        close_reason: o.close_reason,
         attempts: attempts
             .into_iter()
             .map(|a| {

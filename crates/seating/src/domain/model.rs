@@ -200,6 +200,8 @@ pub enum EventKind {
     Expired,
     /// Sold.
     Sold,
+    /// A sale was cancelled: the seats are on sale again.
+    Unsold,
 }
 
 impl EventKind {
@@ -212,6 +214,7 @@ impl EventKind {
             EventKind::Extended => "E",
             EventKind::Expired => "X",
             EventKind::Sold => "S",
+            EventKind::Unsold => "U",
         }
     }
 
@@ -224,6 +227,7 @@ impl EventKind {
             "E" => EventKind::Extended,
             "X" => EventKind::Expired,
             "S" => EventKind::Sold,
+            "U" => EventKind::Unsold,
             _ => return None,
         })
     }

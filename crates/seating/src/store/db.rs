@@ -118,6 +118,30 @@ impl SeatingDb {
             .collect())
     }
 
+    /// Deletes the sale of a show's seats to `booking_reference` (the booking was cancelled);
+    /// returns the seats deleted (none on a retry).
+    pub async fn unsell(
+        &self,
+        show_id: &str,
+        booking_reference: &str,
+    ) -> Result<Vec<String>, SeatingError> {
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let rows = sold_seat::Entity::find()
+            .filter(sold_seat::Column::ShowId.eq(show_id))
+            .filter(sold_seat::Column::BookingReference.eq(booking_reference))
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        sold_seat::Entity::delete_many()
+            .filter(sold_seat::Column::ShowId.eq(show_id))
+            .filter(sold_seat::Column::BookingReference.eq(booking_reference))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(rows.into_iter().map(|r| r.seat_id).collect())
+    }
+
     /// Seats sold from `hold_id` to `booking_reference` (a confirmed hold being retried).
     pub async fn sold_by(
         &self,
@@ -134,7 +158,8 @@ impl SeatingDb {
             .map_err(db_err)
     }
 
-    /// Sells `seat_ids` in one statement in one transaction: all or none.
+    /// Sells `seat_ids` with one multi-row INSERT: one statement is atomic on its own (all
+    /// rows or none), so it runs without BEGIN/COMMIT, one round trip.
     pub async fn sell(
         &self,
         show_id: &str,
@@ -150,14 +175,12 @@ impl SeatingDb {
             booking_reference: Set(booking_reference.to_owned()),
             sold_at: Set(now),
         });
-        let txn = self.db.begin().await.map_err(db_err)?;
-        match sold_seat::Entity::insert_many(rows).exec(&txn).await {
-            Ok(_) => {
-                txn.commit().await.map_err(db_err)?;
-                Ok(Sale::Sold(now))
-            }
+        match sold_seat::Entity::insert_many(rows)
+            .exec_without_returning(&self.db)
+            .await
+        {
+            Ok(_) => Ok(Sale::Sold(now)),
             Err(e) if marquee_platform::db::is_unique_violation(&e) => {
-                txn.rollback().await.map_err(db_err)?;
                 let mine = self.sold_by(show_id, hold_id, booking_reference).await?;
                 if mine.len() == seat_ids.len() {
                     Ok(Sale::Sold(mine[0].sold_at))

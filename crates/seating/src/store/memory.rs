@@ -291,6 +291,25 @@ impl MemoryHoldStore {
         Ok(())
     }
 
+    pub(crate) async fn unsell(&self, show_id: &str, seats: &[u32]) -> Result<(), StoreError> {
+        let ev = self.with(show_id, |s| {
+            for i in seats {
+                set_bit(&mut s.sold, *i, false);
+            }
+            SeatEvent {
+                kind: EventKind::Unsold,
+                show_id: show_id.to_owned(),
+                hold_id: String::new(),
+                user: String::new(),
+                token: 0,
+                expires_ms: 0,
+                seats: seats.to_vec(),
+            }
+        });
+        self.emit(vec![ev]);
+        Ok(())
+    }
+
     pub(crate) async fn seat_states(
         &self,
         show_id: &str,

@@ -166,6 +166,11 @@ impl HoldStore {
         each!(self, s => s.finalize(show_id, hold_id, seats).await)
     }
 
+    /// Marks `seats` on sale again (after the database deleted their sale).
+    pub async fn unsell(&self, show_id: &str, seats: &[u32]) -> Result<(), StoreError> {
+        each!(self, s => s.unsell(show_id, seats).await)
+    }
+
     /// The live seat states of a show for `user`; `None` when the show is not loaded.
     pub async fn seat_states(
         &self,

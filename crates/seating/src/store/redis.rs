@@ -39,6 +39,7 @@ struct Scripts {
     get: Script,
     check: Script,
     finalize: Script,
+    unsell: Script,
     map: Script,
     load: Script,
     expire: Script,
@@ -55,6 +56,7 @@ impl Scripts {
             get: Script::from_lua(include_str!("lua/get.lua")),
             check: Script::from_lua(include_str!("lua/check.lua")),
             finalize: Script::from_lua(include_str!("lua/finalize.lua")),
+            unsell: Script::from_lua(include_str!("lua/unsell.lua")),
             map: Script::from_lua(include_str!("lua/map.lua")),
             load: Script::from_lua(include_str!("lua/load.lua")),
             expire: Script::from_lua(include_str!("lua/expire.lua")),
@@ -63,7 +65,7 @@ impl Scripts {
         }
     }
 
-    fn all(&self) -> [&Script; 11] {
+    fn all(&self) -> [&Script; 12] {
         [
             &self.hold,
             &self.extend,
@@ -71,6 +73,7 @@ impl Scripts {
             &self.get,
             &self.check,
             &self.finalize,
+            &self.unsell,
             &self.map,
             &self.load,
             &self.expire,
@@ -347,6 +350,15 @@ impl RedisHoldStore {
             args,
         )
         .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn unsell(&self, show_id: &str, seats: &[u32]) -> Result<(), StoreError> {
+        let b = self.base(show_id);
+        let mut args = vec![b.clone()];
+        args.extend(seats.iter().map(u32::to_string));
+        self.run(&self.scripts.unsell, vec![format!("{b}sold")], args)
+            .await?;
         Ok(())
     }
 

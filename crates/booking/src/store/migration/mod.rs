@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_booking;
+mod m20261127_000001_tickets_fees_door;
 
 /// Runs booking's migrations.
 pub struct Migrator;
@@ -10,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_create_booking::Migration)]
+        vec![
+            Box::new(m20261126_000001_create_booking::Migration),
+            Box::new(m20261127_000001_tickets_fees_door::Migration),
+        ]
     }
 }
