@@ -51,13 +51,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// 20 rows (A..T) of 100 seats, all PRIME.
+/// 20 rows (A..T) of 100 seats: the catalog's maximum of 2,000 seats per screen.
 fn big_layout() -> cat::SeatLayout {
-    let mut layout = common::grid_layout(20, 100);
-    for row in &mut layout.rows {
-        row.category_code = "PRIME".into();
-    }
-    layout
+    common::grid_layout(20, 100)
 }
 
 fn seat_of(i: usize) -> String {

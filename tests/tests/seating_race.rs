@@ -22,11 +22,10 @@ use tonic::{Code, transport::Channel};
 type Client = SeatingServiceClient<Channel>;
 
 const CLIENTS: usize = 200;
-/// The issue asks for 100 rounds. 100 rounds passed on both backends here, but took about 400 s
-/// per backend (debug build, 2 shared cores under heavy load from other builds: about 4 s a
-/// round of ~250 RPCs, 200 of them concurrent holds). To stay well under a minute per backend
-/// the suite runs 10 rounds; raise ROUNDS to 100 for the full run.
-const ROUNDS: usize = 10;
+/// 100 rounds, as the issue asks. (Earlier each round cost ~4 s in a debug build, almost all
+/// of it Ed25519 checks of the same bearer tokens; since the verifier remembers verified tokens
+/// a round takes well under a second.)
+const ROUNDS: usize = 100;
 /// Confirmations stop once this many seats are sold, so seats stay free to race for.
 const MAX_SOLD: usize = 12;
 

@@ -97,8 +97,9 @@ impl Default for RateLimits {
     }
 }
 
-/// The methods open without a token by default: catalog reads, signing up and in, refreshing,
-/// identity's public keys, client credentials, and health.
+/// The methods open without a token by default: catalog reads, seat maps, signing up and in,
+/// refreshing, identity's public keys and the ticket-signing keys, client credentials, and
+/// health.
 pub fn default_public_methods() -> Vec<String> {
     [
         "marquee.catalog.v1.CatalogService/*",
@@ -107,6 +108,9 @@ pub fn default_public_methods() -> Vec<String> {
         "marquee.identity.v1.IdentityService/Refresh",
         "marquee.identity.v1.IdentityService/GetJwks",
         "marquee.identity.v1.IdentityService/IssueClientToken",
+        "marquee.seating.v1.SeatingService/GetSeatMap",
+        "marquee.seating.v1.SeatingService/WatchSeats",
+        "marquee.booking.v1.BookingService/GetTicketKeys",
         "grpc.health.v1.Health/*",
     ]
     .into_iter()

@@ -216,16 +216,22 @@ impl RedisHoldStore {
             "REPLAY" => HoldOutcome::Replayed(parse_hold(&new.show_id, &new.user, &arg)?),
             "HELD" => {
                 let hold = parse_hold(&new.show_id, &new.user, &arg)?;
-                self.run(
-                    &self.scripts.due,
-                    vec![self.due_key()],
-                    vec![
-                        "lower".into(),
-                        new.show_id.clone(),
-                        hold.expires_ms.to_string(),
-                    ],
-                )
-                .await?;
+                // The due index only ever needs lowering when this hold is the show's earliest
+                // deadline; otherwise an earlier hold keeps it at or below this one (and the
+                // sweeper re-reads the earliest deadline after every update of it).
+                let earliest = rest.get(1).map(text).is_none_or(|f| f != "0");
+                if earliest {
+                    self.run(
+                        &self.scripts.due,
+                        vec![self.due_key()],
+                        vec![
+                            "lower".into(),
+                            new.show_id.clone(),
+                            hold.expires_ms.to_string(),
+                        ],
+                    )
+                    .await?;
+                }
                 HoldOutcome::Held(hold)
             }
             other => return Err(StoreError::Corrupt(other.to_owned())),

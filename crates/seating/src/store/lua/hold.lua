@@ -57,4 +57,7 @@ redis.call('ZADD', KEYS[4], d, id)
 local hold = id .. '|' .. token .. '|' .. d .. '|' .. now .. '|' .. maxd .. '|' .. s
 if rid ~= '' then redis.call('SET', KEYS[7], fp .. '|' .. hold, 'PX', ttl) end
 redis.call('PUBLISH', base .. 'ev', 'H|' .. id .. '|' .. token .. '|' .. d .. '|' .. s .. '|' .. user)
-return {'HELD', hold}
+-- Whether this hold is now the show's earliest deadline: only then must the global due index
+-- (another hash slot, so another call) be lowered.
+local first = redis.call('ZRANGE', KEYS[4], 0, 0)
+return {'HELD', hold, (first[1] == id) and '1' or '0'}
