@@ -46,6 +46,9 @@ pub struct AdmitView {
     pub booking: BookingView,
 }
 
+/// How many saga steps one worker runs at once.
+pub const WORKER_CONCURRENCY: usize = 64;
+
 /// What a checkout needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutView {
@@ -340,20 +343,61 @@ impl Bookings {
 
     /// Runs a claimed step and records what came of it: finished, waiting, retried with backoff,
     /// or parked after `max_attempts` failures.
+    ///
+    /// A step that finishes and schedules the next one due at once (capture -> confirm ->
+    /// invoice) claims and runs it right here, instead of leaving it to the worker's next tick.
     pub async fn run_claimed(&self, claim: Claim) {
+        let mut claim = claim;
+        loop {
+            let Some(next) = self.run_one(&claim).await else {
+                return;
+            };
+            match self
+                .store
+                .claim(
+                    &claim.booking_id,
+                    next,
+                    Utc::now(),
+                    ms(self.config.lease_ms),
+                )
+                .await
+            {
+                Ok(Some(c)) => claim = c,
+                // Someone else has it, or it is not due after all: the worker sees to it.
+                _ => return,
+            }
+        }
+    }
+
+    /// Runs one claimed step and records its outcome; returns a step it scheduled to run at
+    /// once, if any.
+    async fn run_one(&self, claim: &Claim) -> Option<Step> {
+        let claim = claim.clone();
         let outcome = self.run_step(&claim).await;
         let now = Utc::now();
+        let mut chained = None;
         let recorded = match outcome {
-            Ok(Outcome::Finish(finish)) => match self.store.finish(&claim, finish).await {
-                Ok(_) => Ok(()),
-                // The booking moved on meanwhile (another step won): look again.
-                Err(BookingError::IllegalTransition { .. }) => {
-                    self.store
-                        .reschedule(&claim, now, Some("the booking changed meanwhile"))
-                        .await
+            Ok(Outcome::Finish(finish)) => {
+                let immediate = finish
+                    .next
+                    .iter()
+                    .find(|(_, at)| *at <= Utc::now())
+                    .map(|(s, _)| *s);
+                match self.store.finish(&claim, finish).await {
+                    Ok(true) => {
+                        chained = immediate;
+                        Ok(())
+                    }
+                    Ok(false) => Ok(()),
+                    // The booking moved on meanwhile (another step won): look again.
+                    Err(BookingError::IllegalTransition { .. }) => {
+                        self.store
+                            .reschedule(&claim, now, Some("the booking changed meanwhile"))
+                            .await
+                    }
+                    Err(e) => self.failed(&claim, &e, now).await,
                 }
-                Err(e) => self.failed(&claim, &e, now).await,
-            },
+            }
             Ok(Outcome::Wait(at)) => self.store.reschedule(&claim, at, None).await,
             Err(e) => self.failed(&claim, &e, now).await,
         };
@@ -361,6 +405,7 @@ impl Bookings {
             // The lease runs out and the step is picked up again.
             tracing::warn!(booking_id = %claim.booking_id, step = claim.step.as_str(), error = %e, "saga step outcome not recorded");
         }
+        chained
     }
 
     async fn failed(
@@ -943,30 +988,49 @@ impl Bookings {
 
     /// Runs due saga steps until `stop` is cancelled: on start-up this resumes every step left
     /// unfinished (a pending one at once, a running one when its claimant's lease has run out).
+    ///
+    /// Up to [`WORKER_CONCURRENCY`] steps run at once; a slow step (a dependency timing out)
+    /// does not hold back the others, which are claimed on the next tick.
     pub async fn run_worker(self, stop: CancellationToken) {
         let tick = StdDuration::from_millis(self.config.tick_ms);
+        let permits = Arc::new(tokio::sync::Semaphore::new(WORKER_CONCURRENCY));
+        let mut running = JoinSet::new();
         loop {
-            let due = match self.store.due_steps(Utc::now(), 64).await {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::warn!(error = %e, "saga worker cannot read due steps");
-                    Vec::new()
+            while running.try_join_next().is_some() {}
+            let free = permits.available_permits() as u64;
+            let due = if free == 0 {
+                Vec::new()
+            } else {
+                match self.store.due_steps(Utc::now(), free).await {
+                    Ok(due) => due,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "saga worker cannot read due steps");
+                        Vec::new()
+                    }
                 }
             };
-            let mut running = JoinSet::new();
             for (booking_id, step) in due {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    break;
+                };
                 let claim = self
                     .store
                     .claim(&booking_id, step, Utc::now(), ms(self.config.lease_ms))
                     .await;
                 if let Ok(Some(claim)) = claim {
                     let this = self.clone();
-                    running.spawn(async move { this.run_claimed(claim).await });
+                    running.spawn(async move {
+                        this.run_claimed(claim).await;
+                        drop(permit);
+                    });
                 }
             }
-            while running.join_next().await.is_some() {}
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => {
+                    // Steps under way finish (or their leases run out and they resume).
+                    while running.join_next().await.is_some() {}
+                    return;
+                }
                 () = tokio::time::sleep(tick) => {}
             }
         }
