@@ -89,6 +89,24 @@ fn check_booking_id(id: &str) -> Result<(), BookingError> {
     Ok(())
 }
 
+/// Checks a mutating request's idempotency key and booking id, then `more` (further fields'
+/// violations), and reports them all at once.
+fn check_mutation(
+    request_id: &str,
+    booking_id: &str,
+    more: Violations,
+) -> Result<(), BookingError> {
+    let mut v = Violations::new();
+    if let Err(e) = check_request_id(request_id) {
+        v.extend(e);
+    }
+    if let Err(BookingError::Invalid(e)) = check_booking_id(booking_id) {
+        v.extend(e);
+    }
+    v.extend(more);
+    Ok(v.into_result()?)
+}
+
 fn ms(d: u64) -> Duration {
     Duration::milliseconds(i64::try_from(d).unwrap_or(i64::MAX / 2))
 }
@@ -248,14 +266,7 @@ impl Bookings {
         request_id: &str,
         booking_id: &str,
     ) -> Result<(BookingView, CheckoutView), BookingError> {
-        let mut v = Violations::new();
-        if let Err(e) = check_request_id(request_id) {
-            v.extend(e);
-        }
-        if let Err(BookingError::Invalid(e)) = check_booking_id(booking_id) {
-            v.extend(e);
-        }
-        v.into_result()?;
+        check_mutation(request_id, booking_id, Violations::new())?;
         let key = IdempotencyKey::new("booking.start_payment", request_id, &(user, booking_id));
         // A reused key with other parameters is refused; a retry runs the (idempotent) rest.
         self.store.replay(&key).await?;
@@ -763,14 +774,7 @@ impl Bookings {
         request_id: &str,
         booking_id: &str,
     ) -> Result<(BookingView, Money), BookingError> {
-        let mut v = Violations::new();
-        if let Err(e) = check_request_id(request_id) {
-            v.extend(e);
-        }
-        if let Err(BookingError::Invalid(e)) = check_booking_id(booking_id) {
-            v.extend(e);
-        }
-        v.into_result()?;
+        check_mutation(request_id, booking_id, Violations::new())?;
         // Ownership first: another customer's booking is NOT_FOUND.
         let before = self.get(user, booking_id).await?;
         let key = IdempotencyKey::new("booking.cancel", request_id, &(user, booking_id));
@@ -965,19 +969,13 @@ impl Bookings {
         booking_id: &str,
         reference: &str,
     ) -> Result<BookingView, BookingError> {
-        let mut v = Violations::new();
-        if let Err(e) = check_request_id(request_id) {
-            v.extend(e);
-        }
-        if let Err(BookingError::Invalid(e)) = check_booking_id(booking_id) {
-            v.extend(e);
-        }
-        v.check(
+        let mut more = Violations::new();
+        more.check(
             !reference.is_empty() && reference.len() <= 128,
             "settlement_reference",
             "1 to 128 characters",
         );
-        v.into_result()?;
+        check_mutation(request_id, booking_id, more)?;
         let key = IdempotencyKey::new("booking.settle", request_id, &(booking_id, reference));
         self.store.settle(&key, booking_id, reference).await?;
         self.store
