@@ -6,7 +6,6 @@ mod common;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use common::*;
-use marquee::Storage;
 use marquee_platform::auth::{AUDIENCE, Claims, ISSUER, Role};
 use marquee_proto::identity::v1 as pb;
 use tonic::Code;
@@ -56,13 +55,7 @@ fn kid_of(token: &str) -> String {
 /// Identity's library on the server's own store (after the server has opened it).
 async fn identity_lib(app: &TestApp) -> marquee_identity::Identity {
     app.admin_token().await;
-    let url = match &app.options.storage {
-        Storage::Embedded { data_dir } => {
-            marquee_platform::db::sqlite_url(&data_dir.join("identity.db"))
-        }
-        Storage::External { database_url, .. } => database_url.clone(),
-    };
-    marquee_identity::open(&url, &app.options.identity)
+    marquee_identity::open(&app.database_url("identity"), &app.options.identity)
         .await
         .expect("open identity")
 }

@@ -623,6 +623,62 @@ async fn expiry_reaches_watchers(app: TestApp) {
     app.stop().await;
 }
 
+/// A cancellation whose sale rows were deleted but whose hold-store update never happened (the
+/// process died in between) left its seats marked sold; the retry, which deletes nothing, puts
+/// them back on sale.
+async fn cancel_sale_retry_clears_marks_left_behind(app: TestApp) {
+    use sea_orm::ConnectionTrait as _;
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let service = token("booking", &[Role::Service]);
+    let alice = customer("alice");
+    let h = hold(&mut c, &alice, &s.id, &["C-1", "C-2"])
+        .await
+        .expect("hold");
+    confirm(&mut c, &h, h.fencing_token, "BOOKING-9")
+        .await
+        .expect("confirm");
+    // The first try's delete, and nothing after it.
+    let db = sea_orm::Database::connect(app.database_url("seating"))
+        .await
+        .expect("seating database");
+    // Seating's tables live in schema `seating` on PostgreSQL.
+    let table = match app.backend {
+        Backend::Sqlite => "sold_seats",
+        Backend::Postgres => "seating.sold_seats",
+    };
+    let deleted = db
+        .execute_unprepared(&format!(
+            "DELETE FROM {table} WHERE booking_reference = 'BOOKING-9'"
+        ))
+        .await
+        .expect("delete");
+    assert_eq!(deleted.rows_affected(), 2);
+    db.close().await.expect("close");
+    assert_eq!(
+        state_of(&seat_map(&mut c, None, &s.id).await, "C-1"),
+        pb::SeatState::Sold,
+        "the store still marks the seat sold"
+    );
+    assert!(
+        cancel_sale(&mut c, &service, &s.id, "BOOKING-9")
+            .await
+            .expect("retry")
+            .is_empty()
+    );
+    let map = seat_map(&mut c, None, &s.id).await;
+    assert_eq!(state_of(&map, "C-1"), pb::SeatState::Available);
+    assert_eq!(state_of(&map, "C-2"), pb::SeatState::Available);
+    let again = hold(&mut c, &customer("bob"), &s.id, &["C-1"])
+        .await
+        .expect("on sale again");
+    confirm(&mut c, &again, again.fencing_token, "BOOKING-10")
+        .await
+        .expect("sold again");
+    app.stop().await;
+}
+
 fn short_holds() -> marquee_seating::SeatingConfig {
     marquee_seating::SeatingConfig {
         hold_ttl_ms: 1_500,
@@ -744,6 +800,34 @@ async fn cancelled_sales_reopen_seats(app: TestApp) {
             .expect("retry")
             .is_empty()
     );
+
+    // Many cancellations of one sale at once: exactly one of them gets the seats.
+    let h = hold(&mut c, &alice, &s.id, &["B-1", "B-2", "B-3"])
+        .await
+        .expect("hold");
+    confirm(&mut c, &h, h.fencing_token, "BOOKING-4")
+        .await
+        .expect("confirm");
+    let calls = (0..16).map(|_| {
+        let mut c = c.clone();
+        let (service, show) = (service.clone(), s.id.clone());
+        async move { cancel_sale(&mut c, &service, &show, "BOOKING-4").await }
+    });
+    let answers: Vec<Vec<String>> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("cancel"))
+        .filter(|seats| !seats.is_empty())
+        .collect();
+    assert_eq!(
+        answers,
+        vec![vec!["B-1".to_owned(), "B-2".to_owned(), "B-3".to_owned()]]
+    );
+    let map = seat_map(&mut c, None, &s.id).await;
+    for seat in ["B-1", "B-2", "B-3"] {
+        assert_eq!(state_of(&map, seat), pb::SeatState::Available, "{seat}");
+    }
+
     // And the seats sell again, once.
     let again = hold(&mut c, &bob, &s.id, &["A-1"])
         .await
@@ -768,6 +852,7 @@ on_both_backends!(
     allocation_limits_channels,
     streams_tell_watchers,
     cancelled_sales_reopen_seats,
+    cancel_sale_retry_clears_marks_left_behind,
 );
 
 mod expiry {

@@ -161,6 +161,22 @@ impl Upstream {
         for name in HOP_BY_HOP {
             headers.remove(*name);
         }
+        // The first message's length prefix says how large it is: a message over the limit is
+        // refused before the backend hears of the call.
+        let body = match Prefixed::peek(Body::new(body)).await {
+            Ok(body) if body.first_message_len().is_some_and(|n| n > limit) => {
+                return Status::resource_exhausted(format!("request larger than {limit} bytes"))
+                    .into_http();
+            }
+            Ok(body) => body,
+            Err(error) => {
+                return Status::invalid_argument(format!(
+                    "the request body could not be read: {}",
+                    error_chain(&*error)
+                ))
+                .into_http();
+            }
+        };
         let body = Replayable::new(Body::new(body), limit);
         let head = Head {
             method: parts.method,
@@ -258,6 +274,72 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         current = e.source();
     }
     out
+}
+
+/// A request body whose first bytes were read ahead (up to a gRPC frame header) and are
+/// handed on first.
+struct Prefixed {
+    prefix: std::collections::VecDeque<Frame<Bytes>>,
+    rest: Body,
+}
+
+/// A gRPC message frame starts with a compression flag and a 4-byte big-endian length.
+const FRAME_HEADER: usize = 5;
+
+impl Prefixed {
+    /// Reads until the first frame header is in hand, the body ends, or a non-data frame comes.
+    async fn peek(mut rest: Body) -> Result<Self, BoxError> {
+        use http_body_util::BodyExt;
+        let mut prefix = std::collections::VecDeque::new();
+        let mut have = 0;
+        while have < FRAME_HEADER {
+            let Some(frame) = rest.frame().await else {
+                break;
+            };
+            let frame = frame.map_err(BoxError::from)?;
+            let data = frame.data_ref().map(Bytes::len);
+            prefix.push_back(frame);
+            match data {
+                Some(n) => have += n,
+                None => break,
+            }
+        }
+        Ok(Self { prefix, rest })
+    }
+
+    /// The length the first message declares (its frame header included), when known.
+    fn first_message_len(&self) -> Option<usize> {
+        let mut header = [0u8; FRAME_HEADER];
+        let mut filled = 0;
+        for frame in &self.prefix {
+            let Some(data) = frame.data_ref() else {
+                break;
+            };
+            let take = (FRAME_HEADER - filled).min(data.len());
+            header[filled..filled + take].copy_from_slice(&data[..take]);
+            filled += take;
+            if filled == FRAME_HEADER {
+                let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+                return Some(FRAME_HEADER.saturating_add(len as usize));
+            }
+        }
+        None
+    }
+}
+
+impl HttpBody for Prefixed {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        if let Some(frame) = self.prefix.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
 }
 
 /// A request body that can be handed to another attempt as long as no attempt has taken it,
@@ -372,6 +454,26 @@ mod tests {
         assert!(is_reflection(
             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
         ));
+    }
+
+    #[tokio::test]
+    async fn the_first_message_length_is_read_ahead_and_handed_on() {
+        use http_body_util::BodyExt;
+        // A frame header split over two chunks: flag 0, length 1000.
+        let chunks = vec![
+            Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(&[0, 0, 0]))),
+            Ok(Frame::data(Bytes::from_static(&[3, 232, 7, 7]))),
+            Ok(Frame::data(Bytes::from_static(b"rest"))),
+        ];
+        let body = Body::new(http_body_util::StreamBody::new(tokio_stream::iter(chunks)));
+        let peeked = Prefixed::peek(body).await.expect("peek");
+        assert_eq!(peeked.first_message_len(), Some(1005));
+        let bytes = peeked.collect().await.expect("read").to_bytes();
+        assert_eq!(&bytes[..], b"\0\0\0\x03\xe8\x07\x07rest");
+
+        // An empty body declares nothing.
+        let empty = Prefixed::peek(Body::empty()).await.expect("peek");
+        assert_eq!(empty.first_message_len(), None);
     }
 
     #[tokio::test]

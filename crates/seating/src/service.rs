@@ -10,8 +10,8 @@ use crate::{
     SeatingConfig,
     catalog::CatalogSource,
     domain::{
-        Allocation, Channel, Hold, SeatEvent, SeatStates, SeatingError, ShowContext, Viewer,
-        hold_id, rules, show_of_hold, valid_id,
+        Allocation, BOOKING_REFERENCE_RULE, Channel, Hold, SeatEvent, SeatStates, SeatingError,
+        ShowContext, Viewer, bit, hold_id, rules, show_of_hold, valid_booking_reference, valid_id,
     },
     store::{
         HoldOutcome, HoldStore, NewHold, Refusal, StoreError,
@@ -235,8 +235,8 @@ impl Seating {
                         .unwrap_or_default();
                     rules::best_available(&ctx.layout, category, *count as usize, |i| {
                         allocation.get(&i).unwrap_or(&Channel::Platform) == channel
-                            && !crate::domain::bit(&states.sold, i)
-                            && (!crate::domain::bit(&states.held, i) || mine.contains(&i))
+                            && !bit(&states.sold, i)
+                            && (!bit(&states.held, i) || mine.contains(&i))
                     })
                     .ok_or_else(|| {
                         SeatingError::precondition(
@@ -378,15 +378,8 @@ impl Seating {
         token: i64,
         booking_reference: &str,
     ) -> Result<Confirmed, SeatingError> {
-        if booking_reference.is_empty()
-            || booking_reference.len() > 64
-            || !booking_reference.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(Violations::one(
-                "booking_reference",
-                "must be 1 to 64 printable ASCII characters",
-            )
-            .into());
+        if !valid_booking_reference(booking_reference) {
+            return Err(Violations::one("booking_reference", BOOKING_REFERENCE_RULE).into());
         }
         let show_id = show_of_hold(hold_id)
             .ok_or_else(|| SeatingError::precondition("HOLD_NOT_FOUND", "no such hold"))?;
@@ -443,7 +436,14 @@ impl Seating {
 
     /// Puts the seats sold to `booking_reference` back on sale: the sale rows go first (the
     /// database is the final word), then the hold store's sold marks, with an event every
-    /// watcher sees. Returns the seats; none on a retry.
+    /// watcher sees. Returns the seats this call put back; none on a retry, and of two
+    /// cancellations at once only one gets them.
+    ///
+    /// The store's marks are cleared for every seat marked sold without a sale row, not only
+    /// for the seats deleted now: a try whose delete committed but whose store update failed
+    /// left its seats marked, and the retry (which deletes nothing) clears them. No seat can
+    /// be marked sold in between by anyone else: a seat marked sold cannot be held, and a
+    /// confirmation writes its row before its mark.
     pub async fn cancel_sale(
         &self,
         show_id: &str,
@@ -453,25 +453,36 @@ impl Seating {
         if let Err(SeatingError::Invalid(e)) = check_show_id(show_id) {
             v.extend(e);
         }
-        v.check(
-            !booking_reference.is_empty()
-                && booking_reference.len() <= 64
-                && booking_reference.bytes().all(|b| b.is_ascii_graphic()),
-            "booking_reference",
-            "must be 1 to 64 printable ASCII characters",
-        );
+        if !valid_booking_reference(booking_reference) {
+            v.add("booking_reference", BOOKING_REFERENCE_RULE);
+        }
         v.into_result()?;
         let ctx = self.show(show_id).await?;
         let seat_ids = self.db.unsell(show_id, booking_reference).await?;
-        let indexes: Vec<u32> = seat_ids
+        // Marks first, rows second (see above); a show not loaded in the store is rebuilt from
+        // the rows when it is.
+        let marked = match self
+            .store
+            .seat_states(show_id, None)
+            .await
+            .map_err(store_err)?
+        {
+            Some(states) => states.sold,
+            None => Vec::new(),
+        };
+        let rows: std::collections::HashSet<u32> = self
+            .db
+            .sold_seats(show_id)
+            .await?
             .iter()
-            .filter_map(|s| ctx.layout.index.get(s).copied())
+            .filter_map(|s| ctx.layout.index.get(&s.seat_id).copied())
             .collect();
-        if !indexes.is_empty() {
-            // If this fails, the rows are gone but the store still marks the seats sold until
-            // it is rebuilt from the database: seats unsellable for a while, never sold twice.
+        let stale: Vec<u32> = (0..(marked.len() * 8) as u32)
+            .filter(|i| bit(&marked, *i) && !rows.contains(i))
+            .collect();
+        if !stale.is_empty() {
             self.store
-                .unsell(show_id, &indexes)
+                .unsell(show_id, &stale)
                 .await
                 .map_err(store_err)?;
         }

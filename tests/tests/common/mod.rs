@@ -383,6 +383,17 @@ impl TestApp {
         }
     }
 
+    /// The database a service of this server keeps its data in (its SQLite file, or the test's
+    /// PostgreSQL database), for a test that looks behind the API.
+    pub fn database_url(&self, service: &str) -> String {
+        match &self.options.storage {
+            Storage::Embedded { data_dir } => {
+                marquee_platform::db::sqlite_url(&data_dir.join(format!("{service}.db")))
+            }
+            Storage::External { database_url, .. } => database_url.clone(),
+        }
+    }
+
     /// The data directory (SQLite backend).
     pub fn data_dir(&self) -> Option<PathBuf> {
         self._dir.as_ref().map(|d| d.path().to_path_buf())

@@ -323,6 +323,16 @@ pub struct SeatStates {
     pub mine: Option<Hold>,
 }
 
+/// What a booking reference must be.
+pub const BOOKING_REFERENCE_RULE: &str = "must be 1 to 64 printable ASCII characters";
+
+/// True for a booking reference seating accepts (the booking service's id).
+pub fn valid_booking_reference(reference: &str) -> bool {
+    !reference.is_empty()
+        && reference.len() <= 64
+        && reference.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Bit `i` of a Redis-ordered bitmap.
 pub fn bit(bits: &[u8], i: u32) -> bool {
     bits.get((i / 8) as usize)

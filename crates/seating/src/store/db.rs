@@ -1,9 +1,7 @@
 //! Seating's database: sold seats and allocations (schema `seating` on PostgreSQL).
 
 use marquee_platform::idempotency::{IdempotencyError, IdempotencyKey};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 use sea_orm_migration::MigratorTrait;
 
 use crate::domain::{Channel, SeatingError, SoldSeat};
@@ -118,27 +116,20 @@ impl SeatingDb {
             .collect())
     }
 
-    /// Deletes the sale of a show's seats to `booking_reference` (the booking was cancelled);
-    /// returns the seats deleted (none on a retry).
+    /// Deletes the sale of a show's seats to `booking_reference` (the booking was cancelled)
+    /// with one `DELETE … RETURNING`, and returns the seats deleted: of two cancellations at
+    /// once, exactly one gets them; a retry gets none.
     pub async fn unsell(
         &self,
         show_id: &str,
         booking_reference: &str,
     ) -> Result<Vec<String>, SeatingError> {
-        let txn = self.db.begin().await.map_err(db_err)?;
-        let rows = sold_seat::Entity::find()
+        let rows = sold_seat::Entity::delete_many()
             .filter(sold_seat::Column::ShowId.eq(show_id))
             .filter(sold_seat::Column::BookingReference.eq(booking_reference))
-            .all(&txn)
+            .exec_with_returning(&self.db)
             .await
             .map_err(db_err)?;
-        sold_seat::Entity::delete_many()
-            .filter(sold_seat::Column::ShowId.eq(show_id))
-            .filter(sold_seat::Column::BookingReference.eq(booking_reference))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
         Ok(rows.into_iter().map(|r| r.seat_id).collect())
     }
 
