@@ -249,8 +249,16 @@ async fn drive(
 }
 
 /// The hold script alone through fred, `concurrency` workers (worker `w`: user `raw-w`, seat
-/// index `w`; each hold replaces the worker's previous one, as in [`Load::HoldOnly`]).
-async fn raw_evalsha(store: &RedisHoldStore, show_id: &str, concurrency: usize) -> (u64, Duration) {
+/// index `w`; each hold replaces the worker's previous one, as in [`Load::HoldOnly`]). With
+/// `as_the_service`, each call carries a fresh request id and a fingerprint, as every HoldSeats
+/// does (the script then also checks and stores the idempotency record); without, the script
+/// skips that.
+async fn raw_evalsha(
+    store: &RedisHoldStore,
+    show_id: &str,
+    concurrency: usize,
+    as_the_service: bool,
+) -> (u64, Duration) {
     let start = Instant::now();
     let until = start + PHASE;
     let mut tasks = Vec::with_capacity(concurrency);
@@ -267,8 +275,12 @@ async fn raw_evalsha(store: &RedisHoldStore, show_id: &str, concurrency: usize) 
                     seats: vec![w as u32],
                     ttl_ms: HOLD_TTL_MS,
                     max_lifetime_ms: HOLD_TTL_MS * 2,
-                    request_id: None,
-                    fingerprint: String::new(),
+                    request_id: as_the_service.then(rid),
+                    fingerprint: if as_the_service {
+                        marquee_platform::idempotency::fingerprint(&(&show_id, w))
+                    } else {
+                        String::new()
+                    },
                 };
                 let v = store.raw_hold(&new).await.expect("evalsha");
                 let head = v.into_array().first().and_then(|v| v.as_string());
@@ -366,8 +378,10 @@ async fn main() {
     let store = RedisHoldStore::new(redis.clone(), &prefix)
         .await
         .expect("hold store");
-    let (raw_n, raw_t) = raw_evalsha(&store, &raw_show, 200).await;
+    let (raw_n, raw_t) = raw_evalsha(&store, &raw_show, 200, true).await;
     let raw = raw_n as f64 / raw_t.as_secs_f64();
+    let (bare_n, bare_t) = raw_evalsha(&store, &raw_show, 200, false).await;
+    let bare = bare_n as f64 / bare_t.as_secs_f64();
     println!();
     println!("throughput, 200 concurrent calls, {CONNECTIONS} HTTP/2 connections, {PHASE:?} each:");
     println!(
@@ -379,7 +393,12 @@ async fn main() {
         "  gRPC HoldSeats (replacing)   {:>8.0} holds/s",
         ho.holds_per_sec()
     );
-    println!("  raw EVALSHA hold.lua (fred)  {raw:>8.0} scripts/s");
+    println!(
+        "  raw EVALSHA hold.lua (fred)  {raw:>8.0} scripts/s  (HoldSeats' arguments: request id, fingerprint)"
+    );
+    println!(
+        "  raw EVALSHA, no request id   {bare:>8.0} scripts/s  (the idempotency record skipped)"
+    );
     println!(
         "  gRPC Health/Check (no-op)    {:>8.0} calls/s",
         health.calls_per_sec()
@@ -391,6 +410,10 @@ async fn main() {
     println!(
         "  ratio HoldSeats / raw EVALSHA           {:.2}",
         ho.holds_per_sec() / raw
+    );
+    println!(
+        "  ratio hold+release calls / raw EVALSHA without request id  {:.2}",
+        hr.calls_per_sec() / bare
     );
     println!(
         "  ratio hold+release calls / no-op RPC    {:.2}",

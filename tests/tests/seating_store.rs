@@ -38,7 +38,7 @@ async fn contract(store: HoldStore) {
     let stop = CancellationToken::new();
     store.start(Duration::from_millis(50), stop.clone()).await;
     let show = format!("show-{}", uuid::Uuid::new_v4().simple());
-    let mut events = store.subscribe(&show);
+    let mut events = store.subscribe(&show).await.expect("subscribe");
     const TTL: u64 = 60_000;
 
     // Nothing is held before the show's sold seats are loaded.
@@ -221,6 +221,64 @@ async fn contract(store: HoldStore) {
         .expect("loaded");
     assert!(!bit(&states.held, 8) && !bit(&states.held, 9));
     assert!(store.get(&show, &short.id).await.expect("store").is_none());
+
+    // Once nobody watches, the show is forgotten; a new watcher hears its events again.
+    drop(events);
+    store.forget_unwatched().await;
+    let mut again = store.subscribe(&show).await.expect("subscribe again");
+    let d1 = held(&store, &new_hold(&show, "d", &[10], "r7", TTL)).await;
+    let ev = tokio::time::timeout(Duration::from_secs(10), again.recv())
+        .await
+        .expect("an event after subscribing again")
+        .expect("event");
+    assert_eq!((ev.kind, ev.hold_id.clone()), (EventKind::Held, d1.id));
+    stop.cancel();
+}
+
+/// A Redis store subscribes to a show's channel only while it has watchers of the show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_subscribes_only_to_watched_shows() {
+    let Ok(url) = std::env::var("MARQUEE_TEST_REDIS_URL") else {
+        if std::env::var("MARQUEE_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+            panic!("MARQUEE_TEST_REDIS_URL is not set");
+        }
+        common::loud(
+            "SKIPPED redis_store_subscribes_only_to_watched_shows: MARQUEE_TEST_REDIS_URL is not set",
+        );
+        return;
+    };
+    use fred::prelude::ClientLike as _;
+    let client = marquee_platform::redis::connect(&url).await.expect("redis");
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let store = HoldStore::Redis(
+        RedisHoldStore::new(client.clone(), &prefix)
+            .await
+            .expect("scripts"),
+    );
+    let stop = CancellationToken::new();
+    store.start(Duration::from_millis(50), stop.clone()).await;
+    let show = format!("show-{}", uuid::Uuid::new_v4().simple());
+    let channel = format!("{prefix}seat:{{{show}}}:ev");
+    let subscribers = || async {
+        let v: Vec<fred::types::Value> = client
+            .custom(
+                fred::cmd!("PUBSUB"),
+                vec!["NUMSUB".to_owned(), channel.clone()],
+            )
+            .await
+            .expect("PUBSUB NUMSUB");
+        v.get(1).and_then(|n| n.as_i64()).expect("count")
+    };
+    assert_eq!(subscribers().await, 0, "nobody watches yet");
+    let first = store.subscribe(&show).await.expect("subscribe");
+    let second = store.subscribe(&show).await.expect("subscribe");
+    assert_eq!(subscribers().await, 1, "one subscription per instance");
+    drop(first);
+    store.forget_unwatched().await;
+    assert_eq!(subscribers().await, 1, "a watcher is left");
+    drop(second);
+    store.forget_unwatched().await;
+    assert_eq!(subscribers().await, 0, "nobody watches any more");
     stop.cancel();
 }
 

@@ -388,7 +388,7 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
         let pb::WatchSeatsRequest { show_id } = request.into_inner();
         let ctx = self.seating.show(&show_id).await.map_err(to_status)?;
         // Subscribe before the snapshot so that no change falls between them.
-        let mut events = self.seating.subscribe(&show_id);
+        let mut events = self.seating.subscribe(&show_id).await.map_err(to_status)?;
         let allocation = self.seating.allocation(&ctx).await.map_err(to_status)?;
         let states = self
             .seating
@@ -450,7 +450,7 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
         let show_id = crate::domain::show_of_hold(&hold_id)
             .ok_or_else(|| status::not_found("hold", &hold_id))?
             .to_owned();
-        let mut events = self.seating.subscribe(&show_id);
+        let mut events = self.seating.subscribe(&show_id).await.map_err(to_status)?;
         let mut reconnections = self.seating.store().reconnections();
         let (ctx, hold) = self
             .seating

@@ -490,8 +490,11 @@ impl Seating {
     }
 
     /// Events of a show from now on.
-    pub fn subscribe(&self, show_id: &str) -> broadcast::Receiver<Arc<SeatEvent>> {
-        self.store.subscribe(show_id)
+    pub async fn subscribe(
+        &self,
+        show_id: &str,
+    ) -> Result<broadcast::Receiver<Arc<SeatEvent>>, SeatingError> {
+        self.store.subscribe(show_id).await.map_err(store_err)
     }
 
     /// Replaces a show's allocation.

@@ -28,6 +28,20 @@ impl Hub {
             .subscribe()
     }
 
+    /// Forgets the show when nobody on this instance watches it (or it was never watched);
+    /// true when it is not watched.
+    pub fn remove_if_unwatched(&self, show_id: &str) -> bool {
+        let mut shows = self.shows.lock().unwrap_or_else(|e| e.into_inner());
+        match shows.get(show_id) {
+            Some(tx) if tx.receiver_count() > 0 => false,
+            Some(_) => {
+                shows.remove(show_id);
+                true
+            }
+            None => true,
+        }
+    }
+
     /// Delivers an event to the show's watchers on this instance.
     pub fn publish(&self, event: SeatEvent) {
         let mut shows = self.shows.lock().unwrap_or_else(|e| e.into_inner());

@@ -185,9 +185,23 @@ impl HoldStore {
         each!(self, s => s.sweep().await)
     }
 
-    /// Events of a show, as they happen (on every instance).
-    pub fn subscribe(&self, show_id: &str) -> broadcast::Receiver<Arc<SeatEvent>> {
-        each!(self, s => s.hub().subscribe(show_id))
+    /// Events of a show, as they happen (on every instance), from the moment this returns.
+    pub async fn subscribe(
+        &self,
+        show_id: &str,
+    ) -> Result<broadcast::Receiver<Arc<SeatEvent>>, StoreError> {
+        match self {
+            Self::Memory(s) => Ok(s.hub().subscribe(show_id)),
+            Self::Redis(s) => s.subscribe(show_id).await,
+        }
+    }
+
+    /// Stops receiving the events of shows nobody on this instance watches any more (Redis:
+    /// unsubscribes from their channels). Runs on its own every few seconds once started.
+    pub async fn forget_unwatched(&self) {
+        if let Self::Redis(s) = self {
+            s.unsubscribe_unwatched().await;
+        }
     }
 
     /// Changes each time the store may have lost data (a Redis reconnection).

@@ -18,15 +18,24 @@
 //! instance's sweeper reads it and runs the per-show expire script, whose atomicity makes exactly
 //! one instance expire (and announce) each hold. Scripts are loaded once and run with EVALSHA,
 //! reloaded on NOSCRIPT.
+//!
+//! An instance subscribes to a show's `ev` channel while it has watchers of that show (the
+//! first watcher's SUBSCRIBE completes before its snapshot is read, so no change falls between
+//! them), and unsubscribes once the last one has gone: a busy show's events reach only the
+//! instances whose viewers watch it.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use fred::{
     clients::SubscriberClient,
     prelude::{Client, ClientLike, EventInterface, PubsubInterface},
     types::{Builder, Value, scripts::Script},
 };
-use tokio::sync::watch;
+use tokio::sync::{Mutex, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError, parse_hold};
@@ -91,7 +100,14 @@ pub struct RedisHoldStore {
     scripts: Arc<Scripts>,
     hub: Hub,
     reconnections: Arc<watch::Sender<u64>>,
+    /// The pub/sub connection, once [`Self::start_subscriber`] has made it.
+    subscriber: Arc<OnceLock<SubscriberClient>>,
+    /// The shows whose channel this instance is subscribed to.
+    subscribed: Arc<Mutex<HashSet<String>>>,
 }
+
+/// How often shows nobody watches any more are unsubscribed from.
+const UNSUBSCRIBE_EVERY: Duration = Duration::from_secs(10);
 
 fn unavailable(e: fred::error::Error) -> StoreError {
     StoreError::Unavailable(Box::new(e))
@@ -120,6 +136,8 @@ impl RedisHoldStore {
             scripts: Arc::new(scripts),
             hub: Hub::default(),
             reconnections: Arc::new(watch::channel(0).0),
+            subscriber: Arc::new(OnceLock::new()),
+            subscribed: Arc::new(Mutex::new(HashSet::new())),
         })
     }
 
@@ -136,8 +154,48 @@ impl RedisHoldStore {
         format!("{}seat:due", self.prefix)
     }
 
-    pub(crate) fn hub(&self) -> &Hub {
-        &self.hub
+    fn channel(&self, show: &str) -> String {
+        format!("{}ev", self.base(show))
+    }
+
+    /// The show's events from now on: subscribes this instance to the show's channel first if
+    /// it is not yet (and waits until Redis has confirmed it).
+    pub(crate) async fn subscribe(
+        &self,
+        show_id: &str,
+    ) -> Result<broadcast::Receiver<Arc<SeatEvent>>, StoreError> {
+        let rx = self.hub.subscribe(show_id);
+        if let Some(subscriber) = self.subscriber.get() {
+            let mut subscribed = self.subscribed.lock().await;
+            if !subscribed.contains(show_id) {
+                subscriber
+                    .subscribe(self.channel(show_id))
+                    .await
+                    .map_err(unavailable)?;
+                subscribed.insert(show_id.to_owned());
+            }
+        }
+        Ok(rx)
+    }
+
+    /// Unsubscribes from the shows this instance no longer has watchers of.
+    pub(crate) async fn unsubscribe_unwatched(&self) {
+        let Some(subscriber) = self.subscriber.get() else {
+            return;
+        };
+        let mut subscribed = self.subscribed.lock().await;
+        let gone: Vec<String> = subscribed
+            .iter()
+            .filter(|show| self.hub.remove_if_unwatched(show))
+            .cloned()
+            .collect();
+        for show in gone {
+            if let Err(error) = subscriber.unsubscribe(self.channel(&show)).await {
+                tracing::warn!(%error, show, "cannot unsubscribe from a show's events");
+                continue;
+            }
+            subscribed.remove(&show);
+        }
     }
 
     pub(crate) fn reconnections(&self) -> watch::Receiver<u64> {
@@ -456,8 +514,9 @@ impl RedisHoldStore {
         Ok(expired)
     }
 
-    /// Subscribes to every show's channel with one pattern subscription and fans the events out
-    /// to this instance's watchers; bumps [`Self::reconnections`] on every reconnection.
+    /// Makes the pub/sub connection that [`Self::subscribe`] subscribes on, and fans the events
+    /// it receives out to this instance's watchers; bumps [`Self::reconnections`] on every
+    /// reconnection (fred subscribes to the same channels again after one).
     pub(crate) async fn start_subscriber(&self, stop: CancellationToken) {
         let subscriber: SubscriberClient = match Builder::from_config(self.client.client_config())
             .set_policy(fred::prelude::ReconnectPolicy::new_exponential(
@@ -471,25 +530,30 @@ impl RedisHoldStore {
                 return;
             }
         };
-        let pattern = format!("{}seat:*:ev", self.prefix);
         let head = format!("{}seat:{{", self.prefix);
         let hub = self.hub.clone();
         let mut messages = subscriber.message_rx();
         let mut reconnects = self.client.reconnect_rx();
         let mut sub_reconnects = subscriber.reconnect_rx();
         let counter = self.reconnections.clone();
-        let init = async {
-            subscriber.init().await?;
-            subscriber.psubscribe(pattern.clone()).await
-        };
-        if let Err(error) = init.await {
-            tracing::error!(%error, "cannot subscribe to seat events");
+        if let Err(error) = subscriber.init().await {
+            tracing::error!(%error, "cannot connect the seat event subscriber");
         }
         let manager = subscriber.manage_subscriptions();
+        if self.subscriber.set(subscriber.clone()).is_err() {
+            tracing::error!("the seat event subscriber was started twice");
+            manager.abort();
+            let _ = subscriber.quit().await;
+            return;
+        }
+        let store = self.clone();
         tokio::spawn(async move {
+            let mut sweep = tokio::time::interval(UNSUBSCRIBE_EVERY);
+            sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     () = stop.cancelled() => break,
+                    _ = sweep.tick() => store.unsubscribe_unwatched().await,
                     m = messages.recv() => match m {
                         Ok(m) => {
                             let channel: &str = &m.channel;
@@ -514,6 +578,5 @@ impl RedisHoldStore {
             manager.abort();
             let _ = subscriber.quit().await;
         });
-        let _ = Duration::ZERO;
     }
 }

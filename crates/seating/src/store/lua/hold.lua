@@ -2,6 +2,8 @@
 -- KEYS: loaded, held, sold, exp, fence, user key, request-id key. ARGV: base, hold id, user,
 -- ttl ms, max lifetime ms, request id ('' for none), fingerprint, seat indexes...
 local base = ARGV[1]
+-- Numbers are formatted as integers once (Lua's own number-to-string is a costly %.14g).
+local function int(x) return string.format('%d', x) end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOT_LOADED'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -29,34 +31,34 @@ end
 local taken = {}
 for i = 8, #ARGV do
   local s = ARGV[i]
-  local n = tonumber(s)
-  if redis.call('GETBIT', KEYS[3], n) == 1 or (redis.call('GETBIT', KEYS[2], n) == 1 and not oldseats[s]) then
+  if redis.call('GETBIT', KEYS[3], s) == 1 or (redis.call('GETBIT', KEYS[2], s) == 1 and not oldseats[s]) then
     taken[#taken + 1] = s
   end
 end
 if #taken > 0 then return {'TAKEN', table.concat(taken, ',')} end
 if old then
-  for s, _ in pairs(oldseats) do redis.call('SETBIT', KEYS[2], tonumber(s), 0) end
+  for s, _ in pairs(oldseats) do redis.call('SETBIT', KEYS[2], s, 0) end
   redis.call('DEL', base .. 'h:' .. old)
   redis.call('ZREM', KEYS[4], old)
-  redis.call('PUBLISH', base .. 'ev', 'P|' .. old .. '|' .. oldt .. '|' .. now .. '|' .. olds .. '|' .. user)
+  redis.call('PUBLISH', base .. 'ev', 'P|' .. old .. '|' .. oldt .. '|' .. int(now) .. '|' .. olds .. '|' .. user)
 end
-local token = redis.call('INCR', KEYS[5])
+local token = int(redis.call('INCR', KEYS[5]))
 local maxd = now + maxlife
 local d = now + ttl
 if d > maxd then d = maxd end
+local ds, ns, ms = int(d), int(now), int(maxd)
 local seats = {}
 for i = 8, #ARGV do
-  redis.call('SETBIT', KEYS[2], tonumber(ARGV[i]), 1)
+  redis.call('SETBIT', KEYS[2], ARGV[i], 1)
   seats[#seats + 1] = ARGV[i]
 end
 local s = table.concat(seats, ',')
-redis.call('HSET', base .. 'h:' .. id, 'u', user, 's', s, 't', token, 'd', d, 'c', now, 'm', maxd)
+redis.call('HSET', base .. 'h:' .. id, 'u', user, 's', s, 't', token, 'd', ds, 'c', ns, 'm', ms)
 redis.call('SET', KEYS[6], id)
-redis.call('ZADD', KEYS[4], d, id)
-local hold = id .. '|' .. token .. '|' .. d .. '|' .. now .. '|' .. maxd .. '|' .. s
-if rid ~= '' then redis.call('SET', KEYS[7], fp .. '|' .. hold, 'PX', ttl) end
-redis.call('PUBLISH', base .. 'ev', 'H|' .. id .. '|' .. token .. '|' .. d .. '|' .. s .. '|' .. user)
+redis.call('ZADD', KEYS[4], ds, id)
+local hold = id .. '|' .. token .. '|' .. ds .. '|' .. ns .. '|' .. ms .. '|' .. s
+if rid ~= '' then redis.call('SET', KEYS[7], fp .. '|' .. hold, 'PX', ARGV[4]) end
+redis.call('PUBLISH', base .. 'ev', 'H|' .. id .. '|' .. token .. '|' .. ds .. '|' .. s .. '|' .. user)
 -- Whether this hold is now the show's earliest deadline: only then must the global due index
 -- (another hash slot, so another call) be lowered.
 local first = redis.call('ZRANGE', KEYS[4], 0, 0)

@@ -3,7 +3,7 @@
 local base = ARGV[1]
 local seats = {}
 for i = 2, #ARGV do
-  redis.call('SETBIT', KEYS[1], tonumber(ARGV[i]), 0)
+  redis.call('SETBIT', KEYS[1], ARGV[i], 0)
   seats[#seats + 1] = ARGV[i]
 end
 redis.call('PUBLISH', base .. 'ev', 'U||0|0|' .. table.concat(seats, ',') .. '|')
