@@ -37,6 +37,10 @@ use marquee_proto::{
 };
 use tokio_stream::StreamExt as _;
 
+/// The allocator the `marquee` binary runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CUSTOMERS: usize = 64;
 const FLOW_PHASE: Duration = Duration::from_secs(20);
 const WRITERS: usize = 8;

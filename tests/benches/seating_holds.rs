@@ -40,6 +40,10 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 type Client = SeatingServiceClient<Channel>;
 
+/// The allocator the `marquee` binary runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long each throughput or latency phase runs.
 const PHASE: Duration = Duration::from_secs(4);
 /// HTTP/2 connections the load spreads over.
