@@ -27,7 +27,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{External, TestApp, authed, rid, token};
+use common::{External, TestApp, authed, percentile, rid, token};
 use marquee_platform::auth::Role;
 use marquee_proto::{
     booking::v1::{self as bk, booking_service_client::BookingServiceClient},
@@ -37,23 +37,11 @@ use marquee_proto::{
 };
 use tokio_stream::StreamExt as _;
 
-/// The allocator the `marquee` binary runs with.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const CUSTOMERS: usize = 64;
 const FLOW_PHASE: Duration = Duration::from_secs(20);
 const WRITERS: usize = 8;
 const WRITE_PHASE: Duration = Duration::from_secs(5);
 const SEATS_PER_SHOW: usize = 2_000;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 /// 20 rows (A..T) of 100 seats: the catalog's maximum of 2,000 seats per screen.
 fn big_layout() -> cat::SeatLayout {
@@ -61,8 +49,7 @@ fn big_layout() -> cat::SeatLayout {
 }
 
 fn seat_of(i: usize) -> String {
-    let i = i % SEATS_PER_SHOW;
-    format!("{}-{}", char::from(b'A' + (i / 100) as u8), i % 100 + 1)
+    common::grid_seat(i % SEATS_PER_SHOW)
 }
 
 /// One customer's booking from hold to INVOICED; its duration.

@@ -27,7 +27,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use common::{External, TestApp, authed, rid, token};
+use common::{External, TestApp, authed, percentile, rid, token};
 use marquee_platform::auth::Role;
 use marquee_proto::{
     catalog::v1 as cat,
@@ -39,10 +39,6 @@ use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 type Client = SeatingServiceClient<Channel>;
-
-/// The allocator the `marquee` binary runs with.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long each throughput or latency phase runs.
 const PHASE: Duration = Duration::from_secs(4);
@@ -80,14 +76,6 @@ fn ts_ms(t: &Option<prost_types::Timestamp>) -> i64 {
         .expect("timestamp")
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 /// 20 rows (A..T) of 100 seats: the catalog's maximum of 2,000 seats per screen.
 fn big_layout() -> cat::SeatLayout {
     let rows = (0..20u8)
@@ -110,11 +98,6 @@ fn big_layout() -> cat::SeatLayout {
         ],
         rows,
     }
-}
-
-/// The seat id of index `i` of [`big_layout`].
-fn big_seat(i: usize) -> String {
-    format!("{}-{}", char::from(b'A' + (i / 100) as u8), i % 100 + 1)
 }
 
 async fn schedule(app: &TestApp, v: &common::Venue, day: i64) -> String {
@@ -210,7 +193,7 @@ async fn drive(
                     Load::HoldRelease | Load::HoldOnly => {
                         let t = Instant::now();
                         let h = seating
-                            .hold_seats(authed(&who, hold_req(&show_id, big_seat(seat))))
+                            .hold_seats(authed(&who, hold_req(&show_id, common::grid_seat(seat))))
                             .await
                             .expect("hold")
                             .into_inner()
@@ -469,7 +452,10 @@ async fn main() {
                 let show = &shows[i / per_show];
                 let who = token(&format!("bulk-{i}"), &[Role::Customer]);
                 let h = c
-                    .hold_seats(authed(&who, hold_req(show, big_seat(i % per_show))))
+                    .hold_seats(authed(
+                        &who,
+                        hold_req(show, common::grid_seat(i % per_show)),
+                    ))
                     .await
                     .expect("bulk hold")
                     .into_inner()

@@ -494,16 +494,7 @@ async fn streams_tell_watchers(app: TestApp) {
     let s = show(&app, &v, 86_400).await;
     let mut c = client(&app).await;
     let (alice, bob) = (customer("alice"), customer("bob"));
-    let mut seats = c
-        .watch_seats(authed(
-            &bob,
-            pb::WatchSeatsRequest {
-                show_id: s.id.clone(),
-            },
-        ))
-        .await
-        .expect("watch")
-        .into_inner();
+    let mut seats = watch(&mut c, &bob, &s.id).await;
     let first = seats.next().await.expect("snapshot").expect("ok");
     assert!(matches!(
         first.event,
@@ -689,6 +680,22 @@ fn short_holds() -> marquee_seating::SeatingConfig {
     }
 }
 
+async fn watch(
+    c: &mut Client,
+    who: &str,
+    show_id: &str,
+) -> tonic::Streaming<pb::WatchSeatsResponse> {
+    c.watch_seats(authed(
+        who,
+        pb::WatchSeatsRequest {
+            show_id: show_id.to_owned(),
+        },
+    ))
+    .await
+    .expect("watch")
+    .into_inner()
+}
+
 async fn cancel_sale(
     c: &mut Client,
     who: &str,
@@ -723,16 +730,7 @@ async fn cancelled_sales_reopen_seats(app: TestApp) {
     confirm(&mut c, &h, h.fencing_token, "BOOKING-1")
         .await
         .expect("confirm");
-    let mut seats = c
-        .watch_seats(authed(
-            &bob,
-            pb::WatchSeatsRequest {
-                show_id: s.id.clone(),
-            },
-        ))
-        .await
-        .expect("watch")
-        .into_inner();
+    let mut seats = watch(&mut c, &bob, &s.id).await;
     seats.next().await.expect("snapshot").expect("ok");
 
     // Only booking (a service) cancels sales; bad input names its field.

@@ -9,12 +9,6 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use marquee::{MarqueeConfig, Options, ServiceName, Storage};
 
-/// mimalloc instead of glibc's allocator: the hold path allocates per call on every worker
-/// thread, and glibc's arenas made allocation about a fifth of the server's CPU; with mimalloc
-/// the seating benchmark runs about 1.5x the holds per second (README, "Seating benchmark").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "marquee", version, about = "Marquee: movie tickets over gRPC")]
 struct Cli {

@@ -617,6 +617,20 @@ pub fn small_layout() -> pb::SeatLayout {
     }
 }
 
+/// The seat id of index `i` of a layout of rows of 100 seats (A-1 .. A-100, B-1, ...).
+pub fn grid_seat(i: usize) -> String {
+    format!("{}-{}", char::from(b'A' + (i / 100) as u8), i % 100 + 1)
+}
+
+/// The `p` quantile (0..=1) of sorted samples; NaN for none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 /// A one-category (PRIME) layout of `rows` rows (A, B, ...) of `per_row` seats each.
 pub fn grid_layout(rows: usize, per_row: i32) -> pb::SeatLayout {
     pb::SeatLayout {
