@@ -275,15 +275,19 @@ impl BookingStore {
 
     /// The booking with a code.
     pub async fn by_code(&self, code: &str) -> Result<Option<BookingView>, BookingError> {
-        let Some(b) = booking::Entity::find()
-            .filter(booking::Column::Code.eq(code))
-            .one(&self.db)
+        self.one_view(booking::Entity::find().filter(booking::Column::Code.eq(code)))
             .await
-            .map_err(storage)?
-        else {
-            return Ok(None);
-        };
-        self.view(b).await.map(Some)
+    }
+
+    /// The view of the booking a query finds, if any.
+    async fn one_view(
+        &self,
+        query: sea_orm::Select<booking::Entity>,
+    ) -> Result<Option<BookingView>, BookingError> {
+        match query.one(&self.db).await.map_err(storage)? {
+            Some(b) => self.view(b).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Cancels a booking under `key`: in one transaction, with the booking locked, `decide`
@@ -590,14 +594,8 @@ impl BookingStore {
 
     /// One booking.
     pub async fn get(&self, id: &str) -> Result<Option<BookingView>, BookingError> {
-        let Some(b) = booking::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
+        self.one_view(booking::Entity::find_by_id(id.to_owned()))
             .await
-            .map_err(storage)?
-        else {
-            return Ok(None);
-        };
-        self.view(b).await.map(Some)
     }
 
     /// A user's bookings, newest first, starting after `after` (a booking id).
