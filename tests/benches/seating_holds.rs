@@ -42,8 +42,16 @@ type Client = SeatingServiceClient<Channel>;
 
 /// How long each throughput or latency phase runs.
 const PHASE: Duration = Duration::from_secs(4);
-/// HTTP/2 connections the load spreads over.
+/// HTTP/2 connections the load spreads over (`MARQUEE_BENCH_CONNECTIONS` overrides).
 const CONNECTIONS: usize = 8;
+
+fn connections() -> usize {
+    std::env::var("MARQUEE_BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(CONNECTIONS)
+}
 /// Holds live this long in the benchmark (the expiry-lag phase waits for it).
 const HOLD_TTL_MS: u64 = 15_000;
 const ACTIVE_HOLDS: usize = 10_000;
@@ -61,6 +69,21 @@ fn rss_mib() -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
+}
+
+/// CPU seconds this process has used (user + system, from `/proc/self/stat`, 100 ticks/s).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn unix_ms() -> i64 {
@@ -146,6 +169,8 @@ struct Outcome {
     calls: u64,
     holds: u64,
     elapsed: Duration,
+    /// This process's CPU seconds over the phase (server and load clients together).
+    cpu: f64,
     hold_latencies_ms: Vec<f64>,
 }
 
@@ -155,6 +180,9 @@ impl Outcome {
     }
     fn holds_per_sec(&self) -> f64 {
         self.holds as f64 / self.elapsed.as_secs_f64()
+    }
+    fn cpu_us_per_call(&self) -> f64 {
+        self.cpu * 1e6 / self.calls as f64
     }
 }
 
@@ -167,6 +195,7 @@ async fn drive(
     tag: &str,
 ) -> Outcome {
     let start = Instant::now();
+    let cpu = cpu_secs();
     let until = start + PHASE;
     let mut tasks = Vec::with_capacity(concurrency);
     for w in 0..concurrency {
@@ -222,6 +251,7 @@ async fn drive(
         calls: 0,
         holds: 0,
         elapsed: Duration::ZERO,
+        cpu: 0.0,
         hold_latencies_ms: Vec::new(),
     };
     for t in tasks {
@@ -231,6 +261,7 @@ async fn drive(
         out.hold_latencies_ms.extend(l);
     }
     out.elapsed = start.elapsed();
+    out.cpu = cpu_secs() - cpu;
     out.hold_latencies_ms.sort_by(f64::total_cmp);
     out
 }
@@ -245,7 +276,7 @@ async fn raw_evalsha(
     show_id: &str,
     concurrency: usize,
     as_the_service: bool,
-) -> (u64, Duration) {
+) -> (u64, Duration, Vec<f64>) {
     let start = Instant::now();
     let until = start + PHASE;
     let mut tasks = Vec::with_capacity(concurrency);
@@ -254,7 +285,9 @@ async fn raw_evalsha(
         let show_id = show_id.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
+            let mut lat = Vec::new();
             while Instant::now() < until {
+                let t = Instant::now();
                 let new = NewHold {
                     show_id: show_id.clone(),
                     hold_id: marquee_seating::domain::hold_id(&show_id),
@@ -272,16 +305,20 @@ async fn raw_evalsha(
                 let v = store.raw_hold(&new).await.expect("evalsha");
                 let head = v.into_array().first().and_then(|v| v.as_string());
                 assert_eq!(head.as_deref(), Some("HELD"), "raw hold");
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 n += 1;
             }
-            n
+            (n, lat)
         }));
     }
-    let mut n = 0;
+    let (mut n, mut lat) = (0, Vec::new());
     for t in tasks {
-        n += t.await.expect("worker");
+        let (c, l) = t.await.expect("worker");
+        n += c;
+        lat.extend(l);
     }
-    (n, start.elapsed())
+    lat.sort_by(f64::total_cmp);
+    (n, start.elapsed(), lat)
 }
 
 async fn redis_used_mib(client: &marquee_platform::redis::Client) -> f64 {
@@ -339,7 +376,7 @@ async fn main() {
         schedule(&app, &big, 6).await,
         schedule(&app, &big, 7).await,
     ];
-    let channels = clients(&app, CONNECTIONS).await;
+    let channels = clients(&app, connections()).await;
     let mut c = Client::new(channels[0].clone());
     // Warm up: the layout and show caches, the sold seats loaded into Redis, connections.
     for show in [&load_show, &raw_show, &watch_show]
@@ -365,12 +402,17 @@ async fn main() {
     let store = RedisHoldStore::new(redis.clone(), &prefix)
         .await
         .expect("hold store");
-    let (raw_n, raw_t) = raw_evalsha(&store, &raw_show, 200, true).await;
+    let raw_cpu = cpu_secs();
+    let (raw_n, raw_t, raw_lat) = raw_evalsha(&store, &raw_show, 200, true).await;
+    let raw_cpu_us = (cpu_secs() - raw_cpu) * 1e6 / raw_n as f64;
     let raw = raw_n as f64 / raw_t.as_secs_f64();
-    let (bare_n, bare_t) = raw_evalsha(&store, &raw_show, 200, false).await;
+    let (bare_n, bare_t, _) = raw_evalsha(&store, &raw_show, 200, false).await;
     let bare = bare_n as f64 / bare_t.as_secs_f64();
     println!();
-    println!("throughput, 200 concurrent calls, {CONNECTIONS} HTTP/2 connections, {PHASE:?} each:");
+    println!(
+        "throughput, 200 concurrent calls, {} HTTP/2 connections, {PHASE:?} each:",
+        channels.len()
+    );
     println!(
         "  gRPC HoldSeats+ReleaseHold   {:>8.0} calls/s ({:.0} hold+release pairs/s)",
         hr.calls_per_sec(),
@@ -381,7 +423,19 @@ async fn main() {
         ho.holds_per_sec()
     );
     println!(
+        "  CPU of this process (server + clients) per call: hold+release {:.1} us, \
+         HoldSeats {:.1} us, Health/Check {:.1} us",
+        hr.cpu_us_per_call(),
+        ho.cpu_us_per_call(),
+        health.cpu_us_per_call()
+    );
+    println!(
         "  raw EVALSHA hold.lua (fred)  {raw:>8.0} scripts/s  (HoldSeats' arguments: request id, fingerprint)"
+    );
+    println!(
+        "  raw EVALSHA latency at 200: p50 {:.2} ms  p99 {:.2} ms; CPU {raw_cpu_us:.1} us per call",
+        percentile(&raw_lat, 0.5),
+        percentile(&raw_lat, 0.99)
     );
     println!(
         "  raw EVALSHA, no request id   {bare:>8.0} scripts/s  (the idempotency record skipped)"

@@ -222,6 +222,23 @@ async fn contract(store: HoldStore) {
     assert!(!bit(&states.held, 8) && !bit(&states.held, 9));
     assert!(store.get(&show, &short.id).await.expect("store").is_none());
 
+    // The expired hold's request record was swept with it: its request id is new again.
+    let mut reused = new_hold(&show, "c", &[8], "r6", TTL);
+    reused.fingerprint = "another selection".into();
+    let c2 = held(&store, &reused).await;
+    assert_ne!(c2.id, short.id);
+    // A record lives its full time even when its hold is gone sooner.
+    let released = store
+        .release(&show, &c2.id, "c")
+        .await
+        .expect("store")
+        .expect("released");
+    assert_eq!(released.id, c2.id);
+    match store.hold(&reused).await.expect("store") {
+        HoldOutcome::Replayed(h) => assert_eq!(h.id, c2.id),
+        other => panic!("expected a replay after release, got {other:?}"),
+    }
+
     // Once nobody watches, the show is forgotten; a new watcher hears its events again.
     drop(events);
     store.forget_unwatched().await;
@@ -303,8 +320,67 @@ async fn redis_store_keeps_the_contract() {
     let Some(url) = redis_url("redis_store_keeps_the_contract") else {
         return;
     };
+    use fred::prelude::{ClientLike as _, KeysInterface as _};
     let client = marquee_platform::redis::connect(&url).await.expect("redis");
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
-    let store = RedisHoldStore::new(client, &prefix).await.expect("scripts");
+    let store = RedisHoldStore::new(client.clone(), &prefix)
+        .await
+        .expect("scripts");
     contract(HoldStore::Redis(store)).await;
+    // No key was given a Redis TTL: the sweeper forgets records in bounded batches, so Redis's
+    // own active expiry never has a crowd of keys to stop for.
+    let keys: Vec<String> = client
+        .custom(fred::cmd!("KEYS"), vec![format!("{prefix}*")])
+        .await
+        .expect("KEYS");
+    assert!(
+        keys.iter().any(|k| k.ends_with(":rid")),
+        "records kept: {keys:?}"
+    );
+    for key in keys {
+        let ttl: i64 = client.pttl(&key).await.expect("PTTL");
+        assert_eq!(ttl, -1, "{key} has a TTL");
+    }
+}
+
+/// One sweep works off a backlog larger than one run of the expire script (500 holds and as
+/// many request records), and leaves neither holds nor records behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sweep_works_off_a_backlog() {
+    let Some(url) = redis_url("redis_sweep_works_off_a_backlog") else {
+        return;
+    };
+    use fred::prelude::SortedSetsInterface as _;
+    let client = marquee_platform::redis::connect(&url).await.expect("redis");
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let store = HoldStore::Redis(
+        RedisHoldStore::new(client.clone(), &prefix)
+            .await
+            .expect("scripts"),
+    );
+    let show = format!("show-{}", uuid::Uuid::new_v4().simple());
+    store.load_sold(&show, &[]).await.expect("load");
+    const N: u32 = 1_200;
+    for i in 0..N {
+        held(
+            &store,
+            &new_hold(&show, &format!("u{i}"), &[i], &format!("r{i}"), 200),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.sweep().await.expect("sweep"), N as usize);
+    for key in ["exp", "ridx"] {
+        let n: i64 = client
+            .zcard(format!("{prefix}seat:{{{show}}}:{key}"))
+            .await
+            .expect("ZCARD");
+        assert_eq!(n, 0, "{key} left after one sweep");
+    }
+    let states = store
+        .seat_states(&show, None)
+        .await
+        .expect("store")
+        .expect("loaded");
+    assert!((0..N).all(|i| !bit(&states.held, i)));
 }

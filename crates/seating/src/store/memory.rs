@@ -20,7 +20,10 @@ struct Show {
     holds: HashMap<String, Hold>,
     users: HashMap<String, String>,
     deadlines: BTreeSet<(i64, String)>,
+    /// Idempotency records by (user, request id): fingerprint, result, forget-after (ms).
     request_ids: HashMap<(String, String), (String, Hold, i64)>,
+    /// The same records by the time they may be forgotten (the sweeper removes them).
+    request_deadlines: BTreeSet<(i64, (String, String))>,
 }
 
 /// See the module documentation.
@@ -122,15 +125,15 @@ impl MemoryHoldStore {
                 .request_id
                 .as_ref()
                 .map(|r| (new.user.clone(), r.clone()));
-            if let Some(key) = &rid_key {
-                s.request_ids.retain(|_, (_, _, until)| *until > now);
-                if let Some((fp, hold, _)) = s.request_ids.get(key) {
-                    return if *fp == new.fingerprint {
-                        HoldOutcome::Replayed(hold.clone())
-                    } else {
-                        HoldOutcome::Mismatch
-                    };
-                }
+            if let Some(key) = &rid_key
+                && let Some((fp, hold, until)) = s.request_ids.get(key)
+                && *until > now
+            {
+                return if *fp == new.fingerprint {
+                    HoldOutcome::Replayed(hold.clone())
+                } else {
+                    HoldOutcome::Mismatch
+                };
             }
             let old = s
                 .users
@@ -172,14 +175,15 @@ impl MemoryHoldStore {
             s.users.insert(hold.user.clone(), hold.id.clone());
             s.deadlines.insert((hold.expires_ms, hold.id.clone()));
             if let Some(key) = rid_key {
-                s.request_ids.insert(
-                    key,
-                    (
-                        new.fingerprint.clone(),
-                        hold.clone(),
-                        now + new.ttl_ms as i64,
-                    ),
-                );
+                let until = now + new.ttl_ms as i64;
+                if let Some((_, _, before)) = s
+                    .request_ids
+                    .insert(key.clone(), (new.fingerprint.clone(), hold.clone(), until))
+                {
+                    // A record past its time, not yet swept, replaced.
+                    s.request_deadlines.remove(&(before, key.clone()));
+                }
+                s.request_deadlines.insert((until, key));
             }
             events.push(event(EventKind::Held, &hold, &hold.seats));
             HoldOutcome::Held(hold)
@@ -340,6 +344,14 @@ impl MemoryHoldStore {
                     s.deadlines.pop_first();
                     if let Some(h) = s.remove(&id) {
                         events.push(event(EventKind::Expired, &h, &h.seats));
+                    }
+                }
+                while let Some((until, _)) = s.request_deadlines.first() {
+                    if *until > now {
+                        break;
+                    }
+                    if let Some((_, key)) = s.request_deadlines.pop_first() {
+                        s.request_ids.remove(&key);
                     }
                 }
             }

@@ -11,12 +11,15 @@
 //! | `exp` | sorted set of hold id by deadline (Unix ms from Redis `TIME`) |
 //! | `h:<hold>` | the hold: user, seats, token, deadline, created, max deadline |
 //! | `u:<user>` | the user's active hold on the show |
-//! | `rid:<user>:<request id>` | idempotency record of a HoldSeats, as long as the hold's TTL |
+//! | `rid`, `ridx` | idempotency records of HoldSeats (hash: `<request id> <user>` -> fingerprint and result), and their index by the time they may be forgotten (a hold's TTL after the request) |
 //! | `ev` | the pub/sub channel of the show's events |
 //!
-//! Outside the hash tags, `<prefix>seat:due` indexes shows by their earliest deadline; every
-//! instance's sweeper reads it and runs the per-show expire script, whose atomicity makes exactly
-//! one instance expire (and announce) each hold. Scripts are loaded once and run with EVALSHA,
+//! Outside the hash tags, `<prefix>seat:due` indexes shows by their earliest deadline (of a hold
+//! or a request record); every instance's sweeper reads it and runs the per-show expire script,
+//! whose atomicity makes exactly one instance expire (and announce) each hold. No key is given a
+//! Redis TTL: with many keys expiring, Redis's own active expiry blocks it for up to 25 ms at a
+//! time (measured: the benchmark's p99 followed those stalls), while the expire script works in
+//! batches of bounded size. Scripts are loaded once and run with EVALSHA,
 //! reloaded on NOSCRIPT.
 //!
 //! An instance subscribes to a show's `ev` channel while it has watchers of that show (the
@@ -105,6 +108,11 @@ pub struct RedisHoldStore {
     /// The shows whose channel this instance is subscribed to.
     subscribed: Arc<Mutex<HashSet<String>>>,
 }
+
+/// Holds (and request records) one run of the expire script handles at most.
+const EXPIRE_BATCH: usize = 500;
+/// Runs of the expire script per show and sweep, at most (a backlog is worked off over sweeps).
+const EXPIRE_RUNS: usize = 20;
 
 /// How often shows nobody watches any more are unsubscribed from.
 const UNSUBSCRIBE_EVERY: Duration = Duration::from_secs(10);
@@ -229,7 +237,8 @@ impl RedisHoldStore {
             format!("{b}exp"),
             format!("{b}fence"),
             format!("{b}u:{}", new.user),
-            format!("{b}rid:{}:{rid}", new.user),
+            format!("{b}rid"),
+            format!("{b}ridx"),
         ];
         let mut args = vec![
             b,
@@ -476,20 +485,33 @@ impl RedisHoldStore {
         let mut expired = 0;
         for show in due.into_array().iter().map(text) {
             let b = self.base(&show);
-            let (n, next) = {
+            // Each run handles at most EXPIRE_BATCH holds and as many request records (a short
+            // stop of Redis); a show with more due runs again at once, up to a bound per sweep.
+            let mut next = -1;
+            for _ in 0..EXPIRE_RUNS {
                 let v = self
                     .run(
                         &self.scripts.expire,
-                        vec![format!("{b}held"), format!("{b}exp")],
-                        vec![b.clone(), "500".into()],
+                        vec![
+                            format!("{b}held"),
+                            format!("{b}exp"),
+                            format!("{b}rid"),
+                            format!("{b}ridx"),
+                        ],
+                        vec![b.clone(), EXPIRE_BATCH.to_string()],
                     )
                     .await?
                     .into_array();
-                let n = v.first().and_then(Value::as_i64).unwrap_or(0);
-                (n, v.get(1).map(text).unwrap_or_else(|| "-1".into()))
-            };
-            expired += n as usize;
-            let next = next.parse::<f64>().unwrap_or(-1.0) as i64;
+                expired += v.first().and_then(Value::as_i64).unwrap_or(0) as usize;
+                next = v
+                    .get(1)
+                    .map(text)
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .unwrap_or(-1.0) as i64;
+                if v.get(2).and_then(Value::as_i64) != Some(1) {
+                    break;
+                }
+            }
             self.run(
                 &self.scripts.due,
                 vec![self.due_key()],
@@ -499,7 +521,11 @@ impl RedisHoldStore {
             // A hold made between the expire script and the line above may have had its
             // deadline overwritten: read the show's earliest deadline again and lower to it.
             let now_next = self
-                .run(&self.scripts.next, vec![format!("{b}exp")], vec![])
+                .run(
+                    &self.scripts.next,
+                    vec![format!("{b}exp"), format!("{b}ridx")],
+                    vec![],
+                )
                 .await?;
             let now_next = text(&now_next).parse::<f64>().unwrap_or(-1.0) as i64;
             if now_next >= 0 {

@@ -1,5 +1,7 @@
--- Expires a show's holds whose deadline passed; returns how many and the next deadline (-1: none).
--- KEYS: held, exp. ARGV: base, limit.
+-- Expires a show's holds whose deadline passed and forgets the request records whose time is
+-- up, up to `limit` of each. Returns how many holds expired, the show's next deadline (-1:
+-- none), and 1 if a limit was reached (more may be due now).
+-- KEYS: held, exp, request records, their index. ARGV: base, limit.
 local base = ARGV[1]
 -- Numbers are formatted as integers once (Lua's own number-to-string is a costly %.14g).
 local function int(x) return string.format('%d', x) end
@@ -19,5 +21,15 @@ for _, id in ipairs(due) do
   end
   redis.call('ZREM', KEYS[2], id)
 end
-local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-return {n, nxt[2] or '-1'}
+local more = (#due >= tonumber(ARGV[2])) and 1 or 0
+local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', int(now), 'LIMIT', 0, ARGV[2])
+if #gone > 0 then
+  redis.call('HDEL', KEYS[3], unpack(gone))
+  redis.call('ZREM', KEYS[4], unpack(gone))
+  if #gone >= tonumber(ARGV[2]) then more = 1 end
+end
+local a = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
+local b = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')[2]
+local nxt = a or b or '-1'
+if a and b and tonumber(b) < tonumber(a) then nxt = b end
+return {n, nxt, more}

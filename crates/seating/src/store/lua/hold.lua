@@ -1,6 +1,9 @@
 -- Holds seats for a user, all or nothing, replacing the user's previous hold on the show.
--- KEYS: loaded, held, sold, exp, fence, user key, request-id key. ARGV: base, hold id, user,
--- ttl ms, max lifetime ms, request id ('' for none), fingerprint, seat indexes...
+-- KEYS: loaded, held, sold, exp, fence, user key, request records, their index. ARGV: base, hold
+-- id, user, ttl ms, max lifetime ms, request id ('' for none), fingerprint, seat indexes...
+-- A request's record (fingerprint and result) lives as long as a hold's TTL, in a hash field
+-- indexed by when it may be forgotten; the sweeper removes it then. (One key per record with
+-- its own TTL made Redis's active expiry stall for up to 25 ms once many were expiring.)
 local base = ARGV[1]
 -- Numbers are formatted as integers once (Lua's own number-to-string is a costly %.14g).
 local function int(x) return string.format('%d', x) end
@@ -8,8 +11,10 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOT_LOADED'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, user, ttl, maxlife, rid, fp = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
+-- A request id has no spaces (printable ASCII), so this field names one user's one request.
+local rk = rid .. ' ' .. user
 if rid ~= '' then
-  local prev = redis.call('GET', KEYS[7])
+  local prev = redis.call('HGET', KEYS[7], rk)
   if prev then
     local sep = string.find(prev, '|', 1, true)
     if string.sub(prev, 1, sep - 1) ~= fp then return {'MISMATCH'} end
@@ -57,7 +62,10 @@ redis.call('HSET', base .. 'h:' .. id, 'u', user, 's', s, 't', token, 'd', ds, '
 redis.call('SET', KEYS[6], id)
 redis.call('ZADD', KEYS[4], ds, id)
 local hold = id .. '|' .. token .. '|' .. ds .. '|' .. ns .. '|' .. ms .. '|' .. s
-if rid ~= '' then redis.call('SET', KEYS[7], fp .. '|' .. hold, 'PX', ARGV[4]) end
+if rid ~= '' then
+  redis.call('HSET', KEYS[7], rk, fp .. '|' .. hold)
+  redis.call('ZADD', KEYS[8], int(now + ttl), rk)
+end
 redis.call('PUBLISH', base .. 'ev', 'H|' .. id .. '|' .. token .. '|' .. ds .. '|' .. s .. '|' .. user)
 -- Whether this hold is now the show's earliest deadline: only then must the global due index
 -- (another hash slot, so another call) be lowered.
