@@ -384,3 +384,37 @@ async fn redis_sweep_works_off_a_backlog() {
         .expect("loaded");
     assert!((0..N).all(|i| !bit(&states.held, i)));
 }
+
+/// After Redis forgets its scripts (SCRIPT FLUSH, a restart), the store loads them again and the
+/// call goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_reloads_flushed_scripts() {
+    let Some(url) = redis_url("redis_store_reloads_flushed_scripts") else {
+        return;
+    };
+    use fred::prelude::ClientLike as _;
+    let client = marquee_platform::redis::connect(&url).await.expect("redis");
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let store = HoldStore::Redis(
+        RedisHoldStore::new(client.clone(), &prefix)
+            .await
+            .expect("scripts"),
+    );
+    let show = format!("show-{}", uuid::Uuid::new_v4().simple());
+    store.load_sold(&show, &[]).await.expect("load");
+    let _: () = client
+        .custom(fred::cmd!("SCRIPT"), vec!["FLUSH"])
+        .await
+        .expect("SCRIPT FLUSH");
+    let h = held(&store, &new_hold(&show, "a", &[1], "r1", 60_000)).await;
+    let _: () = client
+        .custom(fred::cmd!("SCRIPT"), vec!["FLUSH"])
+        .await
+        .expect("SCRIPT FLUSH");
+    let released = store
+        .release(&show, &h.id, "a")
+        .await
+        .expect("store")
+        .expect("released");
+    assert_eq!(released.id, h.id);
+}

@@ -214,16 +214,31 @@ impl RedisHoldStore {
         marquee_platform::redis::ping(&self.client).await
     }
 
+    /// Runs `script` with the keys and arguments `call` builds; loads the script again and
+    /// rebuilds them after NOSCRIPT (a flushed or restarted Redis). fred's own
+    /// `evalsha_with_reload` keeps a copy of every key and argument of every call for that case.
     async fn run(
         &self,
         script: &Script,
-        keys: Vec<String>,
-        args: Vec<String>,
+        call: impl Fn() -> (Vec<String>, Vec<String>),
     ) -> Result<Value, StoreError> {
-        script
-            .evalsha_with_reload::<Value, _, _>(&self.client, keys, args)
+        use fred::prelude::LuaInterface as _;
+        let (keys, args) = call();
+        match self
+            .client
+            .evalsha::<Value, _, _, _>(script.sha1().clone(), keys, args)
             .await
-            .map_err(unavailable)
+        {
+            Err(error) if error.details().starts_with("NOSCRIPT") => {
+                script.load(&self.client).await.map_err(unavailable)?;
+                let (keys, args) = call();
+                self.client
+                    .evalsha(script.sha1().clone(), keys, args)
+                    .await
+                    .map_err(unavailable)
+            }
+            result => result.map_err(unavailable),
+        }
     }
 
     /// The arguments of the hold script for `new` (public for the benchmark's raw EVALSHA loop).
@@ -255,24 +270,23 @@ impl RedisHoldStore {
 
     /// Runs the hold script alone, with nothing around it (the benchmark's raw EVALSHA figure).
     pub async fn raw_hold(&self, new: &NewHold) -> Result<Value, StoreError> {
-        let (keys, args) = self.hold_call(new);
-        self.run(&self.scripts.hold, keys, args).await
+        self.run(&self.scripts.hold, || self.hold_call(new)).await
     }
 
     pub(crate) async fn load_sold(&self, show_id: &str, seats: &[u32]) -> Result<(), StoreError> {
         let b = self.base(show_id);
-        self.run(
-            &self.scripts.load,
-            vec![format!("{b}loaded"), format!("{b}sold")],
-            seats.iter().map(u32::to_string).collect(),
-        )
+        self.run(&self.scripts.load, || {
+            (
+                vec![format!("{b}loaded"), format!("{b}sold")],
+                seats.iter().map(u32::to_string).collect(),
+            )
+        })
         .await?;
         Ok(())
     }
 
     pub(crate) async fn hold(&self, new: &NewHold) -> Result<HoldOutcome, StoreError> {
-        let (keys, args) = self.hold_call(new);
-        let (head, rest) = reply(self.run(&self.scripts.hold, keys, args).await?);
+        let (head, rest) = reply(self.run(&self.scripts.hold, || self.hold_call(new)).await?);
         let arg = rest.first().map(text).unwrap_or_default();
         Ok(match head.as_str() {
             "NOT_LOADED" => HoldOutcome::NotLoaded,
@@ -288,15 +302,16 @@ impl RedisHoldStore {
                 // sweeper re-reads the earliest deadline after every update of it).
                 let earliest = rest.get(1).map(text).is_none_or(|f| f != "0");
                 if earliest {
-                    self.run(
-                        &self.scripts.due,
-                        vec![self.due_key()],
-                        vec![
-                            "lower".into(),
-                            new.show_id.clone(),
-                            hold.expires_ms.to_string(),
-                        ],
-                    )
+                    self.run(&self.scripts.due, || {
+                        (
+                            vec![self.due_key()],
+                            vec![
+                                "lower".into(),
+                                new.show_id.clone(),
+                                hold.expires_ms.to_string(),
+                            ],
+                        )
+                    })
                     .await?;
                 }
                 HoldOutcome::Held(hold)
@@ -334,16 +349,17 @@ impl RedisHoldStore {
     ) -> Result<Result<Hold, Refusal>, StoreError> {
         let b = self.base(show_id);
         let v = self
-            .run(
-                &self.scripts.extend,
-                vec![format!("{b}exp"), format!("{b}h:{hold_id}")],
-                vec![
-                    b,
-                    hold_id.to_owned(),
-                    user.to_owned(),
-                    extension_ms.to_string(),
-                ],
-            )
+            .run(&self.scripts.extend, || {
+                (
+                    vec![format!("{b}exp"), format!("{b}h:{hold_id}")],
+                    vec![
+                        b.clone(),
+                        hold_id.to_owned(),
+                        user.to_owned(),
+                        extension_ms.to_string(),
+                    ],
+                )
+            })
             .await?;
         self.hold_reply(show_id, Some(user), v)
     }
@@ -356,16 +372,17 @@ impl RedisHoldStore {
     ) -> Result<Result<Hold, Refusal>, StoreError> {
         let b = self.base(show_id);
         let v = self
-            .run(
-                &self.scripts.release,
-                vec![
-                    format!("{b}held"),
-                    format!("{b}exp"),
-                    format!("{b}u:{user}"),
-                    format!("{b}h:{hold_id}"),
-                ],
-                vec![b, hold_id.to_owned(), user.to_owned()],
-            )
+            .run(&self.scripts.release, || {
+                (
+                    vec![
+                        format!("{b}held"),
+                        format!("{b}exp"),
+                        format!("{b}u:{user}"),
+                        format!("{b}h:{hold_id}"),
+                    ],
+                    vec![b.clone(), hold_id.to_owned(), user.to_owned()],
+                )
+            })
             .await?;
         self.hold_reply(show_id, Some(user), v)
     }
@@ -377,11 +394,9 @@ impl RedisHoldStore {
     ) -> Result<Option<Hold>, StoreError> {
         let b = self.base(show_id);
         let v = self
-            .run(
-                &self.scripts.get,
-                vec![format!("{b}h:{hold_id}")],
-                vec![hold_id.to_owned()],
-            )
+            .run(&self.scripts.get, || {
+                (vec![format!("{b}h:{hold_id}")], vec![hold_id.to_owned()])
+            })
             .await?;
         Ok(self.hold_reply(show_id, None, v)?.ok())
     }
@@ -394,11 +409,12 @@ impl RedisHoldStore {
     ) -> Result<Result<Hold, Refusal>, StoreError> {
         let b = self.base(show_id);
         let v = self
-            .run(
-                &self.scripts.check,
-                vec![format!("{b}h:{hold_id}")],
-                vec![hold_id.to_owned(), token.to_string()],
-            )
+            .run(&self.scripts.check, || {
+                (
+                    vec![format!("{b}h:{hold_id}")],
+                    vec![hold_id.to_owned(), token.to_string()],
+                )
+            })
             .await?;
         self.hold_reply(show_id, None, v)
     }
@@ -410,28 +426,31 @@ impl RedisHoldStore {
         seats: &[u32],
     ) -> Result<(), StoreError> {
         let b = self.base(show_id);
-        let mut args = vec![b.clone(), hold_id.to_owned()];
-        args.extend(seats.iter().map(u32::to_string));
-        self.run(
-            &self.scripts.finalize,
-            vec![
-                format!("{b}held"),
-                format!("{b}sold"),
-                format!("{b}exp"),
-                format!("{b}h:{hold_id}"),
-            ],
-            args,
-        )
+        self.run(&self.scripts.finalize, || {
+            let mut args = vec![b.clone(), hold_id.to_owned()];
+            args.extend(seats.iter().map(u32::to_string));
+            (
+                vec![
+                    format!("{b}held"),
+                    format!("{b}sold"),
+                    format!("{b}exp"),
+                    format!("{b}h:{hold_id}"),
+                ],
+                args,
+            )
+        })
         .await?;
         Ok(())
     }
 
     pub(crate) async fn unsell(&self, show_id: &str, seats: &[u32]) -> Result<(), StoreError> {
         let b = self.base(show_id);
-        let mut args = vec![b.clone()];
-        args.extend(seats.iter().map(u32::to_string));
-        self.run(&self.scripts.unsell, vec![format!("{b}sold")], args)
-            .await?;
+        self.run(&self.scripts.unsell, || {
+            let mut args = vec![b.clone()];
+            args.extend(seats.iter().map(u32::to_string));
+            (vec![format!("{b}sold")], args)
+        })
+        .await?;
         Ok(())
     }
 
@@ -442,16 +461,17 @@ impl RedisHoldStore {
     ) -> Result<Option<SeatStates>, StoreError> {
         let b = self.base(show_id);
         let v = self
-            .run(
-                &self.scripts.map,
-                vec![
-                    format!("{b}loaded"),
-                    format!("{b}held"),
-                    format!("{b}sold"),
-                    format!("{b}u:{}", user.unwrap_or("")),
-                ],
-                vec![b],
-            )
+            .run(&self.scripts.map, || {
+                (
+                    vec![
+                        format!("{b}loaded"),
+                        format!("{b}held"),
+                        format!("{b}sold"),
+                        format!("{b}u:{}", user.unwrap_or("")),
+                    ],
+                    vec![b.clone()],
+                )
+            })
             .await?;
         let (head, rest) = reply(v);
         if head == "NOT_LOADED" {
@@ -476,11 +496,9 @@ impl RedisHoldStore {
 
     pub(crate) async fn sweep(&self) -> Result<usize, StoreError> {
         let due = self
-            .run(
-                &self.scripts.due,
-                vec![self.due_key()],
-                vec!["scan".into(), "100".into()],
-            )
+            .run(&self.scripts.due, || {
+                (vec![self.due_key()], vec!["scan".into(), "100".into()])
+            })
             .await?;
         let mut expired = 0;
         for show in due.into_array().iter().map(text) {
@@ -490,16 +508,17 @@ impl RedisHoldStore {
             let mut next = -1;
             for _ in 0..EXPIRE_RUNS {
                 let v = self
-                    .run(
-                        &self.scripts.expire,
-                        vec![
-                            format!("{b}held"),
-                            format!("{b}exp"),
-                            format!("{b}rid"),
-                            format!("{b}ridx"),
-                        ],
-                        vec![b.clone(), EXPIRE_BATCH.to_string()],
-                    )
+                    .run(&self.scripts.expire, || {
+                        (
+                            vec![
+                                format!("{b}held"),
+                                format!("{b}exp"),
+                                format!("{b}rid"),
+                                format!("{b}ridx"),
+                            ],
+                            vec![b.clone(), EXPIRE_BATCH.to_string()],
+                        )
+                    })
                     .await?
                     .into_array();
                 expired += v.first().and_then(Value::as_i64).unwrap_or(0) as usize;
@@ -512,28 +531,28 @@ impl RedisHoldStore {
                     break;
                 }
             }
-            self.run(
-                &self.scripts.due,
-                vec![self.due_key()],
-                vec!["set".into(), show.clone(), next.to_string()],
-            )
+            self.run(&self.scripts.due, || {
+                (
+                    vec![self.due_key()],
+                    vec!["set".into(), show.clone(), next.to_string()],
+                )
+            })
             .await?;
             // A hold made between the expire script and the line above may have had its
             // deadline overwritten: read the show's earliest deadline again and lower to it.
             let now_next = self
-                .run(
-                    &self.scripts.next,
-                    vec![format!("{b}exp"), format!("{b}ridx")],
-                    vec![],
-                )
+                .run(&self.scripts.next, || {
+                    (vec![format!("{b}exp"), format!("{b}ridx")], vec![])
+                })
                 .await?;
             let now_next = text(&now_next).parse::<f64>().unwrap_or(-1.0) as i64;
             if now_next >= 0 {
-                self.run(
-                    &self.scripts.due,
-                    vec![self.due_key()],
-                    vec!["lower".into(), show.clone(), now_next.to_string()],
-                )
+                self.run(&self.scripts.due, || {
+                    (
+                        vec![self.due_key()],
+                        vec!["lower".into(), show.clone(), now_next.to_string()],
+                    )
+                })
                 .await?;
             }
         }
