@@ -1014,32 +1014,9 @@ async fn redis_data_loss_keeps_sold_seats() {
     let redis = marquee_platform::redis::connect(&ext.redis_url)
         .await
         .expect("redis");
-    {
-        use fred::prelude::{ClientLike, KeysInterface};
-        let mut cursor = "0".to_owned();
-        loop {
-            let (next, keys): (String, Vec<String>) = redis
-                .custom(
-                    fred::cmd!("SCAN"),
-                    vec![
-                        cursor.clone(),
-                        "MATCH".into(),
-                        format!("{}*", ext.redis_prefix),
-                        "COUNT".into(),
-                        "1000".into(),
-                    ],
-                )
-                .await
-                .expect("scan");
-            if !keys.is_empty() {
-                redis.del::<i64, _>(keys).await.expect("del");
-            }
-            if next == "0" {
-                break;
-            }
-            cursor = next;
-        }
-    }
+    common::delete_redis_prefix(&redis, &ext.redis_prefix)
+        .await
+        .expect("delete the deployment's keys");
     let mut last = None;
     while let Some(m) = watch.next().await {
         last = Some(m.expect("ok").kind());

@@ -291,6 +291,9 @@ async fn redis_store_subscribes_only_to_watched_shows() {
     store.forget_unwatched().await;
     assert_eq!(subscribers().await, 0, "nobody watches any more");
     stop.cancel();
+    common::delete_redis_prefix(&client, &prefix)
+        .await
+        .expect("clean up");
 }
 
 /// The Redis the tests use; `None` (said loudly) when it is not configured, a failure when CI
@@ -341,6 +344,9 @@ async fn redis_store_keeps_the_contract() {
         let ttl: i64 = client.pttl(&key).await.expect("PTTL");
         assert_eq!(ttl, -1, "{key} has a TTL");
     }
+    common::delete_redis_prefix(&client, &prefix)
+        .await
+        .expect("clean up");
 }
 
 /// One sweep works off a backlog larger than one run of the expire script (500 holds and as
@@ -383,6 +389,9 @@ async fn redis_sweep_works_off_a_backlog() {
         .expect("store")
         .expect("loaded");
     assert!((0..N).all(|i| !bit(&states.held, i)));
+    common::delete_redis_prefix(&client, &prefix)
+        .await
+        .expect("clean up");
 }
 
 /// After Redis forgets its scripts (SCRIPT FLUSH, a restart), the store loads them again and the
@@ -417,4 +426,7 @@ async fn redis_store_reloads_flushed_scripts() {
         .expect("store")
         .expect("released");
     assert_eq!(released.id, h.id);
+    common::delete_redis_prefix(&client, &prefix)
+        .await
+        .expect("clean up");
 }

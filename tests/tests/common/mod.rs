@@ -146,7 +146,7 @@ impl External {
         })
     }
 
-    /// Drops the database (best effort).
+    /// Drops the database and the Redis keys under the prefix (best effort).
     pub async fn drop_database(&self) {
         if let Ok(admin) = Database::connect(&self.admin_url).await {
             let _ = admin
@@ -157,6 +157,41 @@ impl External {
                 .await;
             let _ = admin.close().await;
         }
+        if let Ok(redis) = marquee_platform::redis::connect(&self.redis_url).await {
+            let _ = delete_redis_prefix(&redis, &self.redis_prefix).await;
+        }
+    }
+}
+
+/// Deletes every Redis key that starts with `prefix` (what FLUSHALL does to one deployment,
+/// without disturbing the others that share the Redis). Keys without a TTL stay until removed:
+/// the seating store's request records are swept by a live instance, not expired by Redis.
+pub async fn delete_redis_prefix(
+    redis: &marquee_platform::redis::Client,
+    prefix: &str,
+) -> Result<(), fred::error::Error> {
+    use fred::prelude::{ClientLike as _, KeysInterface as _};
+    let mut cursor = "0".to_owned();
+    loop {
+        let (next, keys): (String, Vec<String>) = redis
+            .custom(
+                fred::cmd!("SCAN"),
+                vec![
+                    cursor.clone(),
+                    "MATCH".into(),
+                    format!("{prefix}*"),
+                    "COUNT".into(),
+                    "1000".into(),
+                ],
+            )
+            .await?;
+        if !keys.is_empty() {
+            redis.unlink::<i64, _>(keys).await?;
+        }
+        if next == "0" {
+            return Ok(());
+        }
+        cursor = next;
     }
 }
 
