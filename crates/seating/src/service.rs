@@ -20,16 +20,6 @@ use crate::{
 };
 
 /// An error several waiters of one cache load share, as each one's own.
-fn shared_error(e: Arc<SeatingError>) -> SeatingError {
-    match Arc::try_unwrap(e) {
-        Ok(e) => e,
-        Err(shared) => match &*shared {
-            SeatingError::Unavailable(_) => SeatingError::Unavailable(Box::new(shared)),
-            _ => SeatingError::Storage(Box::new(shared)),
-        },
-    }
-}
-
 /// Which seats a hold request names.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Selection {
@@ -157,7 +147,7 @@ impl Seating {
                 Ok::<_, SeatingError>(Arc::new(a))
             })
             .await
-            .map_err(shared_error)
+            .map_err(SeatingError::from_shared)
     }
 
     /// Loads a show's sold seats from the database into the hold store (after the store lost

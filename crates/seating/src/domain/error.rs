@@ -62,4 +62,30 @@ impl SeatingError {
     pub fn storage(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         SeatingError::Storage(Box::new(e))
     }
+
+    /// The error of a cache fill shared by concurrent callers (moka hands each an `Arc`): the
+    /// same kind of error for each, so a show that does not exist is NOT_FOUND for all of them.
+    pub fn from_shared(e: std::sync::Arc<SeatingError>) -> Self {
+        let shared = match std::sync::Arc::try_unwrap(e) {
+            Ok(e) => return e,
+            Err(shared) => shared,
+        };
+        match &*shared {
+            SeatingError::Invalid(v) => SeatingError::Invalid(v.clone()),
+            SeatingError::NotFound { kind, id } => SeatingError::not_found(kind, id.clone()),
+            SeatingError::Precondition {
+                reason,
+                message,
+                seats,
+            } => SeatingError::Precondition {
+                reason,
+                message: message.clone(),
+                seats: seats.clone(),
+            },
+            SeatingError::PermissionDenied(m) => SeatingError::PermissionDenied(m.clone()),
+            SeatingError::IdempotencyMismatch => SeatingError::IdempotencyMismatch,
+            SeatingError::Unavailable(_) => SeatingError::Unavailable(Box::new(shared)),
+            SeatingError::Storage(_) => SeatingError::Storage(Box::new(shared)),
+        }
+    }
 }
