@@ -259,13 +259,7 @@ async fn redis_store_subscribes_only_to_watched_shows() {
         return;
     };
     use fred::prelude::ClientLike as _;
-    let client = marquee_platform::redis::connect(&url).await.expect("redis");
-    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
-    let store = HoldStore::Redis(
-        RedisHoldStore::new(client.clone(), &prefix)
-            .await
-            .expect("scripts"),
-    );
+    let (client, prefix, store) = redis_store(&url).await;
     let stop = CancellationToken::new();
     store.start(Duration::from_millis(50), stop.clone()).await;
     let show = format!("show-{}", uuid::Uuid::new_v4().simple());
@@ -296,6 +290,16 @@ async fn redis_store_subscribes_only_to_watched_shows() {
         .expect("clean up");
 }
 
+/// A Redis hold store under a fresh key prefix, with its client and the prefix.
+async fn redis_store(url: &str) -> (marquee_platform::redis::Client, String, HoldStore) {
+    let client = marquee_platform::redis::connect(url).await.expect("redis");
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let store = RedisHoldStore::new(client.clone(), &prefix)
+        .await
+        .expect("scripts");
+    (client, prefix, HoldStore::Redis(store))
+}
+
 /// The Redis the tests use; `None` (said loudly) when it is not configured, a failure when CI
 /// requires it.
 fn redis_url(test: &str) -> Option<String> {
@@ -324,12 +328,8 @@ async fn redis_store_keeps_the_contract() {
         return;
     };
     use fred::prelude::{ClientLike as _, KeysInterface as _};
-    let client = marquee_platform::redis::connect(&url).await.expect("redis");
-    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
-    let store = RedisHoldStore::new(client.clone(), &prefix)
-        .await
-        .expect("scripts");
-    contract(HoldStore::Redis(store)).await;
+    let (client, prefix, store) = redis_store(&url).await;
+    contract(store).await;
     // No key was given a Redis TTL: the sweeper forgets records in bounded batches, so Redis's
     // own active expiry never has a crowd of keys to stop for.
     let keys: Vec<String> = client
@@ -357,13 +357,7 @@ async fn redis_sweep_works_off_a_backlog() {
         return;
     };
     use fred::prelude::SortedSetsInterface as _;
-    let client = marquee_platform::redis::connect(&url).await.expect("redis");
-    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
-    let store = HoldStore::Redis(
-        RedisHoldStore::new(client.clone(), &prefix)
-            .await
-            .expect("scripts"),
-    );
+    let (client, prefix, store) = redis_store(&url).await;
     let show = format!("show-{}", uuid::Uuid::new_v4().simple());
     store.load_sold(&show, &[]).await.expect("load");
     const N: u32 = 1_200;
@@ -402,13 +396,7 @@ async fn redis_store_reloads_flushed_scripts() {
         return;
     };
     use fred::prelude::ClientLike as _;
-    let client = marquee_platform::redis::connect(&url).await.expect("redis");
-    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
-    let store = HoldStore::Redis(
-        RedisHoldStore::new(client.clone(), &prefix)
-            .await
-            .expect("scripts"),
-    );
+    let (client, prefix, store) = redis_store(&url).await;
     let show = format!("show-{}", uuid::Uuid::new_v4().simple());
     store.load_sold(&show, &[]).await.expect("load");
     let _: () = client

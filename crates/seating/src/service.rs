@@ -19,7 +19,6 @@ use crate::{
     },
 };
 
-/// An error several waiters of one cache load share, as each one's own.
 /// Which seats a hold request names.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Selection {

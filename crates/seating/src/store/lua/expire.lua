@@ -25,7 +25,8 @@ local more = (#due >= tonumber(ARGV[2])) and 1 or 0
 local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', int(now), 'LIMIT', 0, ARGV[2])
 if #gone > 0 then
   redis.call('HDEL', KEYS[3], unpack(gone))
-  redis.call('ZREM', KEYS[4], unpack(gone))
+  -- They are the first #gone of the index by rank (read from -inf).
+  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, #gone - 1)
   if #gone >= tonumber(ARGV[2]) then more = 1 end
 end
 local a = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
