@@ -7,7 +7,9 @@
 //! - the raw EVALSHA throughput of the very same hold script at 200 concurrent calls through
 //!   fred, on the same Redis, and the ratios;
 //! - a no-op RPC (`grpc.health.v1.Health/Check`) on the same server: the transport floor;
-//! - p50/p99 HoldSeats latency at 1, 64 and 200 concurrent clients;
+//! - this process's CPU per call, and Redis's own CPU in the scripts (`INFO commandstats`);
+//! - p50/p99 HoldSeats latency at 1, 64 and 200 concurrent clients, with the two floors under
+//!   it at the same concurrency: the no-op RPC, and the hold script alone through fred;
 //! - the process's RSS (VmRSS) with 10,000 active holds and with 10,000 open WatchSeats streams;
 //! - the lag from a hold's deadline to each of those 10,000 watchers receiving its expiry.
 //!
@@ -176,7 +178,8 @@ struct Outcome {
     elapsed: Duration,
     /// This process's CPU seconds over the phase (server and load clients together).
     cpu: f64,
-    hold_latencies_ms: Vec<f64>,
+    /// The timed calls' latencies: every HoldSeats (not the releases), or every Health/Check.
+    latencies_ms: Vec<f64>,
 }
 
 impl Outcome {
@@ -194,7 +197,7 @@ impl Outcome {
         self.holds += other.holds;
         self.elapsed += other.elapsed;
         self.cpu += other.cpu;
-        self.hold_latencies_ms.extend(other.hold_latencies_ms);
+        self.latencies_ms.extend(other.latencies_ms);
     }
 }
 
@@ -239,12 +242,14 @@ async fn drive(
             while Instant::now() < until {
                 match load {
                     Load::Health => {
+                        let t = Instant::now();
                         health
                             .check(HealthCheckRequest {
                                 service: String::new(),
                             })
                             .await
                             .expect("health");
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
                         calls += 1;
                     }
                     Load::HoldRelease | Load::HoldOnly => {
@@ -280,17 +285,17 @@ async fn drive(
         holds: 0,
         elapsed: Duration::ZERO,
         cpu: 0.0,
-        hold_latencies_ms: Vec::new(),
+        latencies_ms: Vec::new(),
     };
     for t in tasks {
         let (c, h, l) = t.await.expect("worker");
         out.calls += c;
         out.holds += h;
-        out.hold_latencies_ms.extend(l);
+        out.latencies_ms.extend(l);
     }
     out.elapsed = start.elapsed();
     out.cpu = cpu_secs() - cpu;
-    out.hold_latencies_ms.sort_by(f64::total_cmp);
+    out.latencies_ms.sort_by(f64::total_cmp);
     out
 }
 
@@ -364,6 +369,28 @@ async fn redis_used_mib(client: &marquee_platform::redis::Client) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Redis's own count of EVALSHA calls and the microseconds it spent in them (`INFO
+/// commandstats`), to be taken before and after a phase. Every script on that Redis counts,
+/// the sweeper's too.
+async fn redis_evalsha_usec(client: &marquee_platform::redis::Client) -> (u64, u64) {
+    use fred::prelude::ClientLike;
+    let info: String = client
+        .custom(fred::cmd!("INFO"), vec!["commandstats"])
+        .await
+        .unwrap_or_default();
+    let line = info
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:"))
+        .unwrap_or_default();
+    let field = |name: &str| {
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix(name))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (field("calls="), field("usec="))
+}
+
 #[tokio::main]
 async fn main() {
     let admin_url = std::env::var("MARQUEE_BENCH_DATABASE_URL")
@@ -435,14 +462,22 @@ async fn main() {
         holds: 0,
         elapsed: Duration::ZERO,
         cpu: 0.0,
-        hold_latencies_ms: Vec::new(),
+        latencies_ms: Vec::new(),
     };
     let (mut hr, mut ho, mut health) = (none(), none(), none());
     let (mut raw_all, mut bare_all) = (Raw::default(), Raw::default());
+    // Redis's CPU (microseconds in EVALSHA) over the hold+release turns and the raw turns.
+    let (mut redis_hr_us, mut redis_raw_us, mut redis_raw_calls) = (0u64, 0u64, 0u64);
     for _ in 0..SLICES {
         let d = |load, tag| drive(&channels, &load_show, 200, load, tag, slice);
+        let (_, u0) = redis_evalsha_usec(&redis).await;
         hr.absorb(d(Load::HoldRelease, "hr").await);
+        let (c1, u1) = redis_evalsha_usec(&redis).await;
         raw_evalsha(&store, &raw_show, 200, true, slice, &mut raw_all).await;
+        let (c2, u2) = redis_evalsha_usec(&redis).await;
+        redis_hr_us += u1.saturating_sub(u0);
+        redis_raw_us += u2.saturating_sub(u1);
+        redis_raw_calls += c2.saturating_sub(c1);
         ho.absorb(d(Load::HoldOnly, "ho").await);
         health.absorb(d(Load::Health, "health").await);
         raw_evalsha(&store, &raw_show, 200, false, slice, &mut bare_all).await;
@@ -473,6 +508,12 @@ async fn main() {
         hr.cpu_us_per_call(),
         ho.cpu_us_per_call(),
         health.cpu_us_per_call()
+    );
+    println!(
+        "  Redis CPU (INFO commandstats, EVALSHA): {:.1} us per hold+release pair, {:.1} us per \
+         raw hold.lua run",
+        redis_hr_us as f64 / hr.holds as f64,
+        redis_raw_us as f64 / redis_raw_calls.max(1) as f64
     );
     println!(
         "  raw EVALSHA hold.lua (fred)  {raw:>8.0} scripts/s  (HoldSeats' arguments: request id, fingerprint)"
@@ -512,7 +553,12 @@ async fn main() {
 
     // ---- latency ----
     println!();
-    println!("HoldSeats latency (each hold followed by its release), {PHASE:?} per level:");
+    println!(
+        "latency: HoldSeats (each hold followed by its release) {PHASE:?} per level; beside it \
+         the floors under it, {:?} each: a no-op gRPC call (Health/Check) on the same server, \
+         and hold.lua alone through fred (raw EVALSHA):",
+        PHASE / 2
+    );
     for (n, target) in [(1usize, None), (64, Some(5.0)), (200, Some(10.0))] {
         let o = drive(
             &channels,
@@ -523,14 +569,34 @@ async fn main() {
             PHASE,
         )
         .await;
-        let l = &o.hold_latencies_ms;
+        let floor = drive(
+            &channels,
+            &load_show,
+            n,
+            Load::Health,
+            &format!("floor{n}"),
+            PHASE / 2,
+        )
+        .await;
+        let mut raw = Raw::default();
+        raw_evalsha(&store, &raw_show, n, true, PHASE / 2, &mut raw).await;
+        raw.latencies_ms.sort_by(f64::total_cmp);
+        let l = &o.latencies_ms;
         println!(
-            "  {n:>3} clients: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} holds){}",
+            "  {n:>3} clients: HoldSeats p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} holds){}",
             percentile(l, 0.50),
             percentile(l, 0.99),
             l.last().copied().unwrap_or(f64::NAN),
             l.len(),
             target.map_or(String::new(), |t| format!("  (target p99 < {t} ms)"))
+        );
+        println!(
+            "               no-op RPC p50 {:.2} ms  p99 {:.2} ms;  raw EVALSHA p50 {:.2} ms  \
+             p99 {:.2} ms",
+            percentile(&floor.latencies_ms, 0.50),
+            percentile(&floor.latencies_ms, 0.99),
+            percentile(&raw.latencies_ms, 0.50),
+            percentile(&raw.latencies_ms, 0.99),
         );
     }
 
