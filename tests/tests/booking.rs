@@ -678,12 +678,20 @@ async fn invoices_tickets_and_the_door(app: TestApp) {
     assert_eq!(minor(&invoice.total), minor(&b.total));
     assert_eq!(invoice.tax_basis_points, 1_800);
     assert!(inv.html.starts_with("<!DOCTYPE html>"));
+    // The show's time as people at the venue read it: the city's zone (Asia/Kolkata, +05:30).
+    let start = b.show_start_time.clone().expect("show start");
+    let local = chrono::DateTime::from_timestamp(start.seconds, 0)
+        .expect("start")
+        .with_timezone(&chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("offset"))
+        .format("Show: %Y-%m-%d %H:%M IST")
+        .to_string();
     for needle in [
         invoice.number.as_str(),
         "A-3",
         "INR 370.65",
         "INR 582.45",
         "Galaxy Cinemas",
+        local.as_str(),
     ] {
         assert!(
             inv.html.contains(needle),

@@ -432,9 +432,10 @@ impl pb::booking_service_server::BookingService for BookingApi {
             .invoice(&caller.subject, &booking_id)
             .await
             .map_err(to_status)?;
+        let tz = self.bookings.invoice_time_zone(&booking).await;
         Ok(Response::new(pb::GetInvoiceResponse {
             invoice: Some(invoice_pb(&booking, &inv)),
-            html: invoice::render_html(&booking, &inv),
+            html: invoice::render_html(&booking, &inv, tz),
         }))
     }
 

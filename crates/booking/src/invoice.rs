@@ -3,6 +3,7 @@
 //! ready to show or print. Amounts are printed with their currency's ISO 4217 minor unit.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use html_escape::encode_text as esc;
 use iso_currency::Currency;
 
@@ -36,13 +37,19 @@ pub fn totals(booking: &BookingView) -> (i64, i64, i64, i64) {
     (subtotal, fees, tax, booking.total.amount_minor)
 }
 
-fn when(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
+/// `t` as people at the venue read it: in the venue's time zone with its abbreviation
+/// (`2026-11-25 19:30 IST`), or in UTC when the zone is not known.
+fn when(t: Option<DateTime<Utc>>, tz: Option<Tz>) -> String {
+    match (t, tz) {
+        (None, _) => String::new(),
+        (Some(t), Some(tz)) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+        (Some(t), None) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    }
 }
 
-/// The invoice as a standalone HTML document.
-pub fn render_html(booking: &BookingView, invoice: &InvoiceView) -> String {
+/// The invoice as a standalone HTML document; its times in `tz`, the venue's time zone (UTC
+/// when `None`).
+pub fn render_html(booking: &BookingView, invoice: &InvoiceView, tz: Option<Tz>) -> String {
     let cur = booking.total.currency.as_str();
     let m = |minor: i64| esc(&format_money(minor, cur)).into_owned();
     let (subtotal, fees, tax, total) = totals(booking);
@@ -94,12 +101,12 @@ tfoot td {{ font-weight: 600; border-bottom: none; }}
 </html>
 "#,
         number = esc(&invoice.number),
-        issued = esc(&when(Some(invoice.issued_at))),
+        issued = esc(&when(Some(invoice.issued_at), tz)),
         code = esc(&booking.code),
         movie = esc(&booking.show.movie_title),
         theatre = esc(&booking.show.theatre_name),
         screen = esc(&booking.show.screen_name),
-        show = esc(&when(booking.show.starts_at)),
+        show = esc(&when(booking.show.starts_at, tz)),
         subtotal = m(subtotal),
         fees = m(fees),
         tax = m(tax),
@@ -110,6 +117,23 @@ tfoot td {{ font-weight: 600; border-bottom: none; }}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_printed_in_the_venue_time_zone() {
+        let t = DateTime::parse_from_rfc3339("2026-11-25T14:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(
+            when(Some(t), Some(chrono_tz::Asia::Kolkata)),
+            "2026-11-25 19:30 IST"
+        );
+        assert_eq!(
+            when(Some(t), Some(chrono_tz::America::New_York)),
+            "2026-11-25 09:00 EST"
+        );
+        assert_eq!(when(Some(t), None), "2026-11-25 14:00 UTC");
+        assert_eq!(when(None, Some(chrono_tz::Asia::Kolkata)), "");
+    }
 
     #[test]
     fn money_uses_the_currency_minor_unit() {

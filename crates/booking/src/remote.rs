@@ -14,6 +14,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use marquee_proto::{
     catalog::v1::{self as cat, catalog_service_client::CatalogServiceClient},
     identity::v1::{IssueClientTokenRequest, identity_service_client::IdentityServiceClient},
@@ -345,6 +346,42 @@ impl Remotes {
                 })
                 .collect(),
         })
+    }
+
+    /// The time zone of a show's city (IANA name, as the catalog keeps it), in which people read
+    /// the show's times. `None` when the catalog names none or one chrono-tz does not know.
+    pub async fn show_time_zone(&self, show_id: &str) -> Result<Option<Tz>, BookingError> {
+        let mut catalog = self.catalog.clone();
+        let show = catalog
+            .get_show(cat::GetShowRequest {
+                show_id: show_id.to_owned(),
+            })
+            .await
+            .map_err(|s| dependency("catalog", &s))?
+            .into_inner()
+            .show
+            .ok_or_else(|| BookingError::Dependency {
+                service: "catalog",
+                message: "GetShow returned no show".to_owned(),
+            })?;
+        let mut page_token = String::new();
+        loop {
+            let page = catalog
+                .list_cities(cat::ListCitiesRequest {
+                    page_size: 200,
+                    page_token,
+                })
+                .await
+                .map_err(|s| dependency("catalog", &s))?
+                .into_inner();
+            if let Some(city) = page.cities.iter().find(|c| c.id == show.city_id) {
+                return Ok(city.time_zone.parse::<Tz>().ok());
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(None);
+            }
+            page_token = page.next_page_token;
+        }
     }
 
     /// The names a ticket prints: `(movie title, theatre name, screen name)`.

@@ -831,6 +831,18 @@ impl Bookings {
         }
     }
 
+    /// The time zone an invoice prints a booking's times in: its show's city's. `None` (the
+    /// invoice then says UTC) when the catalog cannot tell now; an invoice is still served.
+    pub async fn invoice_time_zone(&self, booking: &BookingView) -> Option<chrono_tz::Tz> {
+        match self.remotes.show_time_zone(&booking.show_id).await {
+            Ok(tz) => tz,
+            Err(error) => {
+                tracing::warn!(%error, show = %booking.show_id, "no time zone for the invoice; printing UTC");
+                None
+            }
+        }
+    }
+
     async fn keys(
         &self,
         reload: bool,
