@@ -309,21 +309,26 @@ impl Remotes {
         }
     }
 
-    /// A show's theatre, screen and prices.
-    pub async fn show(&self, show_id: &str) -> Result<ShowInfo, BookingError> {
-        let response = self
-            .catalog
+    /// The catalog's show.
+    async fn catalog_show(&self, show_id: &str) -> Result<cat::Show, BookingError> {
+        self.catalog
             .clone()
             .get_show(cat::GetShowRequest {
                 show_id: show_id.to_owned(),
             })
             .await
             .map_err(|s| dependency("catalog", &s))?
-            .into_inner();
-        let show = response.show.ok_or_else(|| BookingError::Dependency {
-            service: "catalog",
-            message: "GetShow returned no show".to_owned(),
-        })?;
+            .into_inner()
+            .show
+            .ok_or_else(|| BookingError::Dependency {
+                service: "catalog",
+                message: "GetShow returned no show".to_owned(),
+            })
+    }
+
+    /// A show's theatre, screen and prices.
+    pub async fn show(&self, show_id: &str) -> Result<ShowInfo, BookingError> {
+        let show = self.catalog_show(show_id).await?;
         Ok(ShowInfo {
             starts_at: ts(show.start_time),
             ends_at: ts(show.end_time),
@@ -351,19 +356,8 @@ impl Remotes {
     /// The time zone of a show's city (IANA name, as the catalog keeps it), in which people read
     /// the show's times. `None` when the catalog names none or one chrono-tz does not know.
     pub async fn show_time_zone(&self, show_id: &str) -> Result<Option<Tz>, BookingError> {
+        let show = self.catalog_show(show_id).await?;
         let mut catalog = self.catalog.clone();
-        let show = catalog
-            .get_show(cat::GetShowRequest {
-                show_id: show_id.to_owned(),
-            })
-            .await
-            .map_err(|s| dependency("catalog", &s))?
-            .into_inner()
-            .show
-            .ok_or_else(|| BookingError::Dependency {
-                service: "catalog",
-                message: "GetShow returned no show".to_owned(),
-            })?;
         let mut page_token = String::new();
         loop {
             let page = catalog
