@@ -679,7 +679,7 @@ async fn invoices_tickets_and_the_door(app: TestApp) {
     assert_eq!(invoice.tax_basis_points, 1_800);
     assert!(inv.html.starts_with("<!DOCTYPE html>"));
     // The show's time as people at the venue read it: the city's zone (Asia/Kolkata, +05:30).
-    let start = b.show_start_time.clone().expect("show start");
+    let start = b.show_start_time.expect("show start");
     let local = chrono::DateTime::from_timestamp(start.seconds, 0)
         .expect("start")
         .with_timezone(&chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("offset"))
@@ -1147,6 +1147,88 @@ async fn a_hundred_bookings_at_once(app: TestApp) {
     w.app.stop().await;
 }
 
+/// Booking settings under which a watcher's own polling would take ten minutes: whatever a
+/// watcher hears sooner was pushed to it.
+fn slow_watch_poll() -> marquee_booking::BookingConfig {
+    marquee_booking::BookingConfig {
+        watch_poll_ms: 600_000,
+        ..marquee_booking::BookingConfig::default()
+    }
+}
+
+/// The next status a WatchBooking stream reports (within a minute: far below the poll).
+async fn next_status(
+    watch: &mut tonic::Streaming<pb::WatchBookingResponse>,
+) -> Option<pb::BookingStatus> {
+    tokio::time::timeout(Duration::from_secs(60), watch.next())
+        .await
+        .expect("a change pushed long before the poll")
+        .map(|r| r.expect("ok").booking.expect("booking").status())
+}
+
+async fn watchers_hear_changes_at_once(app: TestApp) {
+    let w = world(app).await;
+    let me = customer(&w.app).await;
+    let them = customer(&w.app).await;
+    let mut c = bookings(&w.app).await;
+    let mine = create(&mut c, &me, &hold(&w, &me, &["A-3"]).await.hold_id)
+        .await
+        .expect("create");
+    let theirs = create(&mut c, &them, &hold(&w, &them, &["B-4"]).await.hold_id)
+        .await
+        .expect("create theirs");
+    let watch = |who: String, id: String| {
+        let mut c = c.clone();
+        async move {
+            c.watch_booking(authed(&who, pb::WatchBookingRequest { booking_id: id }))
+                .await
+                .expect("watch")
+                .into_inner()
+        }
+    };
+    let mut watch_mine = watch(me.clone(), mine.id.clone()).await;
+    let mut watch_theirs = watch(them.clone(), theirs.id.clone()).await;
+    assert_eq!(
+        next_status(&mut watch_mine).await,
+        Some(pb::BookingStatus::PreBooking)
+    );
+    assert_eq!(
+        next_status(&mut watch_theirs).await,
+        Some(pb::BookingStatus::PreBooking)
+    );
+
+    // The customer's own call, then the saga worker's steps after the payment: every change
+    // reaches the watcher as it is committed.
+    let started = start(&mut c, &me, &mine.id).await.expect("start payment");
+    assert_eq!(
+        next_status(&mut watch_mine).await,
+        Some(pb::BookingStatus::PaymentInitiated)
+    );
+    let order = started.checkout.expect("checkout").provider_order_id;
+    pay(&w.app, &order, pay::Outcome::Success).await;
+    let mut seen = Vec::new();
+    while seen.last() != Some(&pb::BookingStatus::Invoiced) {
+        seen.push(
+            next_status(&mut watch_mine)
+                .await
+                .expect("open until invoiced"),
+        );
+    }
+    assert!(
+        seen.contains(&pb::BookingStatus::BookingCompleted),
+        "{seen:?}"
+    );
+
+    // The other booking did not change, and its watcher was told nothing.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), watch_theirs.next())
+            .await
+            .is_err(),
+        "a watcher heard of another booking's change"
+    );
+    w.app.stop().await;
+}
+
 macro_rules! booking_scenarios {
     ($($scenario:ident => $config:expr),* $(,)?) => {$(
         mod $scenario {
@@ -1182,4 +1264,5 @@ booking_scenarios!(
     no_cancellation_near_the_show => marquee_booking::BookingConfig::default(),
     hold_lost_during_payment => marquee_booking::BookingConfig::default(),
     a_hundred_bookings_at_once => marquee_booking::BookingConfig::default(),
+    watchers_hear_changes_at_once => slow_watch_poll(),
 );

@@ -325,6 +325,8 @@ impl pb::booking_service_server::BookingService for BookingApi {
     ) -> Result<Response<Self::WatchBookingStream>, Status> {
         let caller = auth::caller(&request)?.clone();
         let pb::WatchBookingRequest { booking_id } = request.into_inner();
+        // Subscribed before the first read, so that no change falls between the two.
+        let mut changes = self.bookings.store().subscribe(&booking_id);
         let first = self
             .bookings
             .get(&caller.subject, &booking_id)
@@ -335,7 +337,6 @@ impl pb::booking_service_server::BookingService for BookingApi {
         let drain = self.drain.clone();
         let every = Duration::from_millis(bookings.config().watch_poll_ms);
         // Changes this instance commits arrive at once; the timer catches other instances'.
-        let mut changes = bookings.store().subscribe();
         tokio::spawn(async move {
             let mut last = (
                 first.status,
@@ -353,24 +354,12 @@ impl pb::booking_service_server::BookingService for BookingApi {
                 return;
             }
             while !done {
-                let timer = tokio::time::sleep(every);
-                tokio::pin!(timer);
-                loop {
-                    tokio::select! {
-                        () = drain.cancelled() => return,
-                        () = tx.closed() => return,
-                        () = &mut timer => break,
-                        changed = changes.recv() => match changed {
-                            Ok(id) if id == booking_id => break,
-                            Ok(_) => {}
-                            // Missed some: look now.
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                                (&mut timer).await;
-                                break;
-                            }
-                        },
-                    }
+                // Look again at this instance's next change of the booking, or after `every`.
+                tokio::select! {
+                    () = drain.cancelled() => return,
+                    () = tx.closed() => return,
+                    () = tokio::time::sleep(every) => {}
+                    () = changes.changed() => {}
                 }
                 let now = match bookings.get(&caller.subject, &booking_id).await {
                     Ok(b) => b,

@@ -2,8 +2,11 @@
 //! transaction with its history row, its `booking.status_changed` outbox event and the saga
 //! step bookkeeping, so a change is never recorded without its history or its event.
 
+mod changes;
 pub mod entities;
 pub mod migration;
+
+pub use changes::ChangeSubscription;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use marquee_platform::idempotency::{IdempotencyError, IdempotencyKey};
@@ -17,8 +20,8 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 
+use self::changes::Changes;
 use self::entities::{
     booking, history, invoice, invoice_counter, item, outbox, step, ticket, ticket_key,
 };
@@ -242,8 +245,8 @@ fn status_of(name: &str) -> Result<BookingStatus, BookingError> {
 #[derive(Clone)]
 pub struct BookingStore {
     db: DatabaseConnection,
-    /// The id of every booking this instance changed, as it commits (WatchBooking).
-    changes: broadcast::Sender<String>,
+    /// The watchers of bookings this instance changes, woken as it commits (WatchBooking).
+    changes: Changes,
 }
 
 /// What a scan at the door came to.
@@ -260,17 +263,19 @@ impl BookingStore {
     pub async fn open(url: &str) -> Result<Self, DbErr> {
         let db = marquee_platform::db::connect(url, "booking").await?;
         migration::Migrator::up(&db, None).await?;
-        let (changes, _) = broadcast::channel(1024);
-        Ok(Self { db, changes })
+        Ok(Self {
+            db,
+            changes: Changes::default(),
+        })
     }
 
-    /// The ids of bookings changed by this instance from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<String> {
-        self.changes.subscribe()
+    /// The changes this instance makes to one booking, from now on.
+    pub fn subscribe(&self, booking_id: &str) -> ChangeSubscription {
+        self.changes.subscribe(booking_id)
     }
 
     fn changed(&self, booking_id: &str) {
-        let _ = self.changes.send(booking_id.to_owned());
+        self.changes.changed(booking_id);
     }
 
     /// The booking with a code.
