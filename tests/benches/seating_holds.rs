@@ -17,7 +17,8 @@
 //! creates and drops its own database) and `MARQUEE_BENCH_REDIS_URL` (default
 //! `redis://127.0.0.1:6379`, under its own key prefix) name the servers. The load is driven by
 //! tonic clients in the same process, so on a small machine they share its cores with the
-//! server (and with Redis and PostgreSQL).
+//! server (and with Redis and PostgreSQL). `MARQUEE_BENCH_TELEMETRY=1` installs the tracing
+//! subscriber `marquee up` runs with (without it, spans cost next to nothing).
 
 #![allow(missing_docs, unreachable_pub)]
 
@@ -393,6 +394,17 @@ async fn redis_evalsha_usec(client: &marquee_platform::redis::Client) -> (u64, u
 
 #[tokio::main]
 async fn main() {
+    // `MARQUEE_BENCH_TELEMETRY=1`: the subscriber `marquee up` installs (its default `info`
+    // filter, or RUST_LOG), so that the per-call spans cost what they cost there.
+    let _telemetry = std::env::var("MARQUEE_BENCH_TELEMETRY")
+        .is_ok_and(|v| v == "1")
+        .then(|| {
+            marquee_platform::telemetry::init(
+                &marquee_platform::config::TelemetryConfig::default(),
+                "seating-bench",
+            )
+            .expect("telemetry")
+        });
     let admin_url = std::env::var("MARQUEE_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let redis_url = std::env::var("MARQUEE_BENCH_REDIS_URL")
