@@ -1160,10 +1160,19 @@ fn slow_watch_poll() -> marquee_booking::BookingConfig {
 async fn next_status(
     watch: &mut tonic::Streaming<pb::WatchBookingResponse>,
 ) -> Option<pb::BookingStatus> {
-    tokio::time::timeout(Duration::from_secs(60), watch.next())
+    let booking = tokio::time::timeout(Duration::from_secs(60), watch.next())
         .await
-        .expect("a change pushed long before the poll")
-        .map(|r| r.expect("ok").booking.expect("booking").status())
+        .expect("a change pushed long before the poll")?
+        .expect("ok")
+        .booking
+        .expect("booking");
+    // One snapshot: the status is the last change of the history sent with it.
+    assert_eq!(
+        booking.history.last().map(|h| h.to_status()),
+        Some(booking.status()),
+        "{booking:?}"
+    );
+    Some(booking.status())
 }
 
 async fn watchers_hear_changes_at_once(app: TestApp) {
@@ -1226,6 +1235,60 @@ async fn watchers_hear_changes_at_once(app: TestApp) {
             .is_err(),
         "a watcher heard of another booking's change"
     );
+    w.app.stop().await;
+}
+
+/// Two instances on one database and Redis: a watcher on one hears the changes committed on
+/// the other at once. Its own poll would take ten minutes; the Redis event bus carries them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_hear_other_instances_changes() {
+    let Some(app) = TestApp::spawn_booking(
+        "watchers_hear_other_instances_changes",
+        Backend::Postgres,
+        slow_watch_poll(),
+    )
+    .await
+    else {
+        return;
+    };
+    let w = world(app).await;
+    let me = customer(&w.app).await;
+    // Started once the first instance has migrated the database.
+    let other = w.app.sibling().await;
+    let mut here = bookings(&w.app).await;
+    let mut there = bookings(&other).await;
+    let mine = create(&mut there, &me, &hold(&w, &me, &["A-3"]).await.hold_id)
+        .await
+        .expect("create");
+    let mut watch = here
+        .watch_booking(authed(
+            &me,
+            pb::WatchBookingRequest {
+                booking_id: mine.id.clone(),
+            },
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    assert_eq!(
+        next_status(&mut watch).await,
+        Some(pb::BookingStatus::PreBooking)
+    );
+    start(&mut there, &me, &mine.id)
+        .await
+        .expect("start payment");
+    assert_eq!(
+        next_status(&mut watch).await,
+        Some(pb::BookingStatus::PaymentInitiated)
+    );
+    cancel(&mut there, &me, &rid(), &mine.id)
+        .await
+        .expect("cancel");
+    assert_eq!(
+        next_status(&mut watch).await,
+        Some(pb::BookingStatus::Cancelled)
+    );
+    other.stop().await;
     w.app.stop().await;
 }
 

@@ -437,3 +437,61 @@ async fn load_is_shed_beyond_the_concurrency_limit() {
     assert!(shed > 0, "some calls are shed ({ok} served)");
     app.stop().await;
 }
+
+/// A tail of a topic gets every event published after it was made, in order, and none from
+/// before; on Redis Streams and in-process alike.
+async fn tails_follow_a_topic_from_now_on(bus: marquee_platform::events::Bus) {
+    use marquee_platform::events::Event;
+    let event = |id: &str| Event {
+        id: id.to_owned(),
+        topic: "tail.test".to_owned(),
+        aggregate_id: format!("agg-{id}"),
+        payload: "{}".to_owned(),
+        occurred_at_ms: 1,
+    };
+    bus.publish(&event("before")).await.expect("publish");
+    let mut first = bus.tail("tail.test").await.expect("tail");
+    let mut second = bus.tail("tail.test").await.expect("tail");
+    for id in ["1", "2", "3"] {
+        bus.publish(&event(id)).await.expect("publish");
+    }
+    for tail in [&mut first, &mut second] {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let e = tokio::time::timeout(Duration::from_secs(10), tail.next())
+                .await
+                .expect("an event in time")
+                .expect("bus");
+            assert_eq!(e.topic, "tail.test");
+            seen.push((e.id, e.aggregate_id));
+        }
+        assert_eq!(
+            seen,
+            [("1", "agg-1"), ("2", "agg-2"), ("3", "agg-3")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        // Nothing more (over two of the Redis tail's 1 s blocking reads, which time out
+        // empty): the event published before the tail was made is not in it.
+        let more = tokio::time::timeout(Duration::from_millis(2_500), tail.next()).await;
+        assert!(more.is_err(), "{more:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_tails_follow_a_topic_from_now_on() {
+    tails_follow_a_topic_from_now_on(marquee_platform::events::Bus::in_process()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_tails_follow_a_topic_from_now_on() {
+    let Some(url) = redis_url("redis_tails_follow_a_topic_from_now_on") else {
+        return;
+    };
+    let redis = marquee_platform::redis::connect(&url).await.expect("redis");
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    tails_follow_a_topic_from_now_on(marquee_platform::events::Bus::redis(redis.clone(), &prefix))
+        .await;
+    delete_redis_prefix(&redis, &prefix)
+        .await
+        .expect("clean up");
+}

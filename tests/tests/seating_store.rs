@@ -255,7 +255,7 @@ async fn contract(store: HoldStore) {
 /// A Redis store subscribes to a show's channel only while it has watchers of the show.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_subscribes_only_to_watched_shows() {
-    let Some(url) = redis_url("redis_store_subscribes_only_to_watched_shows") else {
+    let Some(url) = common::redis_url("redis_store_subscribes_only_to_watched_shows") else {
         return;
     };
     use fred::prelude::ClientLike as _;
@@ -300,23 +300,6 @@ async fn redis_store(url: &str) -> (marquee_platform::redis::Client, String, Hol
     (client, prefix, HoldStore::Redis(store))
 }
 
-/// The Redis the tests use; `None` (said loudly) when it is not configured, a failure when CI
-/// requires it.
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("MARQUEE_TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var("MARQUEE_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1") => {
-            panic!("MARQUEE_TEST_REDIS_URL is not set")
-        }
-        Err(_) => {
-            common::loud(&format!(
-                "SKIPPED {test}: MARQUEE_TEST_REDIS_URL is not set"
-            ));
-            None
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_keeps_the_contract() {
     contract(HoldStore::Memory(MemoryHoldStore::new())).await;
@@ -324,7 +307,7 @@ async fn memory_store_keeps_the_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_keeps_the_contract() {
-    let Some(url) = redis_url("redis_store_keeps_the_contract") else {
+    let Some(url) = common::redis_url("redis_store_keeps_the_contract") else {
         return;
     };
     use fred::prelude::{ClientLike as _, KeysInterface as _};
@@ -353,7 +336,7 @@ async fn redis_store_keeps_the_contract() {
 /// many request records), and leaves neither holds nor records behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_sweep_works_off_a_backlog() {
-    let Some(url) = redis_url("redis_sweep_works_off_a_backlog") else {
+    let Some(url) = common::redis_url("redis_sweep_works_off_a_backlog") else {
         return;
     };
     use fred::prelude::SortedSetsInterface as _;
@@ -392,7 +375,7 @@ async fn redis_sweep_works_off_a_backlog() {
 /// call goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_reloads_flushed_scripts() {
-    let Some(url) = redis_url("redis_store_reloads_flushed_scripts") else {
+    let Some(url) = common::redis_url("redis_store_reloads_flushed_scripts") else {
         return;
     };
     use fred::prelude::ClientLike as _;

@@ -66,8 +66,9 @@ pub struct BookingConfig {
     pub lease_ms: u64,
     /// How often the saga worker looks for due steps, in milliseconds.
     pub tick_ms: u64,
-    /// How often WatchBooking looks for changes made by other instances, in milliseconds
-    /// (changes made by this instance reach its watchers at once).
+    /// How often a WatchBooking stream reads its booking again without being told of a change,
+    /// in milliseconds: a safety net. Changes made by this instance reach its watchers at once,
+    /// and other instances' through the Redis bus (their outbox relay's latency, about 0.1 s).
     pub watch_poll_ms: u64,
     /// A completed booking can be cancelled, with a full refund, until this long before its
     /// show starts, in milliseconds; after that, not at all.
@@ -95,7 +96,7 @@ impl Default for BookingConfig {
             max_attempts: 8,
             lease_ms: 30_000,
             tick_ms: 100,
-            watch_poll_ms: 1_000,
+            watch_poll_ms: 5_000,
             cancellation_cutoff_ms: 2 * 60 * 60 * 1_000,
             fees: FeePolicy::default(),
             theatre_fees: BTreeMap::new(),

@@ -336,7 +336,8 @@ impl pb::booking_service_server::BookingService for BookingApi {
         let bookings = self.bookings.clone();
         let drain = self.drain.clone();
         let every = Duration::from_millis(bookings.config().watch_poll_ms);
-        // Changes this instance commits arrive at once; the timer catches other instances'.
+        // Changes this instance commits arrive at once, other instances' through the bus (when
+        // it is shared); the timer is the safety net for a bus that fails.
         tokio::spawn(async move {
             let mut last = (
                 first.status,

@@ -303,6 +303,14 @@ pub async fn build(
                     shared.bus.clone(),
                     builder.drain_token(),
                 );
+                // Other instances' changes reach this one's WatchBooking streams through the
+                // shared bus. In-process, every change is this process's own and already wakes
+                // its watchers as it commits.
+                if let marquee_platform::events::Bus::Redis { .. } = &shared.bus {
+                    bookings
+                        .store()
+                        .follow_changes(&shared.bus, &builder.drain_token());
+                }
                 builder =
                     marquee_booking::serve(builder, &bookings, options.server.max_message_bytes);
             }

@@ -275,6 +275,111 @@ impl Bus {
     }
 }
 
+impl Bus {
+    /// Follows `topic` from now on: every event published after this returns, to every tail
+    /// (no consumer group, nothing to acknowledge): a process's own view of what every instance
+    /// publishes. Nothing is redelivered, so it suits consumers for which a missed event costs
+    /// only latency (an in-process tail that lags gets [`BusError::Lagged`] and goes on after
+    /// the events it missed).
+    pub async fn tail(&self, topic: &str) -> Result<Tail, BusError> {
+        match self {
+            Bus::InProcess(map) => Ok(Tail::Local(Self::sender(map, topic).subscribe())),
+            Bus::Redis { client, prefix } => {
+                // Blocking reads get a connection of their own.
+                let reader = client.clone_new();
+                reader.init().await?;
+                let key = Self::stream(prefix, topic);
+                // The stream's last entry now: what follows it is "from now on". An empty or
+                // missing stream starts at its beginning.
+                let last: Entries = reader.xrevrange(&key, "+", "-", Some(1)).await?;
+                let after = last
+                    .into_iter()
+                    .next()
+                    .map_or_else(|| "0-0".to_owned(), |(id, _)| id);
+                Ok(Tail::Redis {
+                    reader,
+                    key,
+                    topic: topic.to_owned(),
+                    after,
+                    buffer: VecDeque::new(),
+                })
+            }
+        }
+    }
+}
+
+/// Every event of one topic, in order, from when the tail was made (see [`Bus::tail`]).
+pub enum Tail {
+    /// In-process.
+    Local(broadcast::Receiver<Event>),
+    /// A Redis stream, read past `after`.
+    Redis {
+        /// Dedicated connection.
+        reader: Client,
+        /// Stream key.
+        key: String,
+        /// Topic.
+        topic: String,
+        /// The id of the last entry read.
+        after: String,
+        /// Entries read and not yet handed out.
+        buffer: VecDeque<Event>,
+    },
+}
+
+impl Tail {
+    /// The next event (waits for one). After an error, calling again goes on from the last
+    /// event returned.
+    pub async fn next(&mut self) -> Result<Event, BusError> {
+        match self {
+            Tail::Local(rx) => match rx.recv().await {
+                Ok(event) => Ok(event),
+                Err(broadcast::error::RecvError::Lagged(n)) => Err(BusError::Lagged(n)),
+                Err(broadcast::error::RecvError::Closed) => Err(BusError::Closed),
+            },
+            Tail::Redis {
+                reader,
+                key,
+                topic,
+                after,
+                buffer,
+            } => loop {
+                if let Some(event) = buffer.pop_front() {
+                    return Ok(event);
+                }
+                let reply: fred::types::Value = reader
+                    .xread(Some(100), Some(1_000), key.as_str(), after.as_str())
+                    .await?;
+                for (stream_id, fields) in read_entries(reply)? {
+                    buffer.push_back(entry_event(topic, &fields));
+                    *after = stream_id;
+                }
+            },
+        }
+    }
+}
+
+/// The entries of one stream's XREAD or XREADGROUP reply. A read that waited out its block
+/// is nil, which fred's map conversion refuses: no entries.
+fn read_entries(reply: fred::types::Value) -> Result<Entries, BusError> {
+    if reply.is_null() {
+        return Ok(Vec::new());
+    }
+    let response: HashMap<String, Entries> = reply.into_xread_response()?;
+    Ok(response.into_values().next().unwrap_or_default())
+}
+
+fn entry_event(topic: &str, fields: &HashMap<String, String>) -> Event {
+    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    Event {
+        id: get("id"),
+        topic: topic.to_owned(),
+        aggregate_id: get("aggregate_id"),
+        payload: get("payload"),
+        occurred_at_ms: get("occurred_at_ms").parse().unwrap_or_default(),
+    }
+}
+
 /// One delivery: the event and, on Redis, what acknowledging it takes.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -334,8 +439,8 @@ impl Subscription {
                 }
                 let from = if *pending_done { ">" } else { "0" };
                 let block = if *pending_done { Some(1_000) } else { None };
-                let response: HashMap<String, Entries> = reader
-                    .xreadgroup_map(
+                let reply: fred::types::Value = reader
+                    .xreadgroup(
                         group.as_str(),
                         consumer.as_str(),
                         Some(100),
@@ -344,22 +449,14 @@ impl Subscription {
                         key.as_str(),
                         from,
                     )
-                    .await
-                    .unwrap_or_default();
-                let entries = response.into_values().next().unwrap_or_default();
+                    .await?;
+                let entries = read_entries(reply)?;
                 if entries.is_empty() && !*pending_done {
                     *pending_done = true;
                 }
                 for (stream_id, fields) in entries {
-                    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
                     buffer.push_back(Delivery {
-                        event: Event {
-                            id: get("id"),
-                            topic: topic.clone(),
-                            aggregate_id: get("aggregate_id"),
-                            payload: get("payload"),
-                            occurred_at_ms: get("occurred_at_ms").parse().unwrap_or_default(),
-                        },
+                        event: entry_event(topic, &fields),
                         stream_id: Some(stream_id),
                     });
                 }

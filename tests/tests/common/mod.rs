@@ -98,6 +98,21 @@ fn skip(test: &str, why: &str) -> Option<TestApp> {
     None
 }
 
+/// The Redis the tests use, for a test that needs Redis alone; `None` (said loudly) when it is
+/// not configured, a failure when CI requires it.
+pub fn redis_url(test: &str) -> Option<String> {
+    match std::env::var("MARQUEE_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) if require_services() => panic!("MARQUEE_TEST_REDIS_URL is not set"),
+        Err(_) => {
+            loud(&format!(
+                "SKIPPED {test}: MARQUEE_TEST_REDIS_URL is not set"
+            ));
+            None
+        }
+    }
+}
+
 /// External servers for one test: a fresh database and a fresh Redis key prefix.
 pub struct External {
     pub admin_url: String,

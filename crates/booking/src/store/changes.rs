@@ -1,13 +1,27 @@
-//! Which bookings this instance changed, for WatchBooking. Watchers register by booking id, so
-//! a change wakes only the watchers of that booking (with one channel for every change, each
-//! watcher was woken by every booking's change and compared ids).
+//! Which bookings changed, for WatchBooking. Watchers register by booking id, so a change wakes
+//! only the watchers of that booking (with one channel for every change, each watcher was woken
+//! by every booking's change and compared ids).
+//!
+//! This instance's own commits wake them at once. Other instances' commits arrive through the
+//! event bus: [`Changes::follow`] tails `booking.status_changed` and `booking.step_parked`
+//! (everything a WatchBooking stream shows; every instance's outbox relay publishes them) and
+//! wakes the watchers of each booking they name.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
+use marquee_platform::{
+    CancellationToken,
+    events::{Bus, BusError, Tail},
+};
 use tokio::sync::watch;
+
+/// The topic every status change of a booking is published on.
+pub(crate) const STATUS_CHANGED: &str = "booking.status_changed";
+/// The topic a saga step's parking (the booking's `parked_reason`) is published on.
+pub(crate) const STEP_PARKED: &str = "booking.step_parked";
 
 type Registry = Arc<Mutex<HashMap<String, watch::Sender<u64>>>>;
 
@@ -40,6 +54,52 @@ impl Changes {
         if let Some(tx) = lock(&self.by_id).get(booking_id) {
             tx.send_modify(|n| *n = n.wrapping_add(1));
         }
+    }
+
+    /// Wakes the watchers of every booking whose change is published on `bus`, from now until
+    /// `stop` (other instances' changes; this instance's own wake them twice, which costs a
+    /// watcher one more read). A failing bus is retried every second, going on after the last
+    /// event read; watchers still poll meanwhile.
+    pub(crate) fn follow(&self, bus: &Bus, stop: &CancellationToken) {
+        for topic in [STATUS_CHANGED, STEP_PARKED] {
+            self.follow_topic(bus.clone(), topic, stop.clone());
+        }
+    }
+
+    fn follow_topic(&self, bus: Bus, topic: &'static str, stop: CancellationToken) {
+        let changes = self.clone();
+        tokio::spawn(async move {
+            let mut tail: Option<Tail> = None;
+            loop {
+                let step = async {
+                    let t = match &mut tail {
+                        Some(t) => t,
+                        None => tail.insert(bus.tail(topic).await?),
+                    };
+                    let event = t.next().await?;
+                    changes.changed(&event.aggregate_id);
+                    Ok::<(), BusError>(())
+                };
+                let failed = tokio::select! {
+                    () = stop.cancelled() => return,
+                    result = step => result.err(),
+                };
+                match failed {
+                    None => {}
+                    // The events missed were changes watchers will find by polling.
+                    Some(BusError::Lagged(n)) => {
+                        tracing::warn!(topic, missed = n, "booking change feed lagged");
+                    }
+                    Some(error) => {
+                        tracing::warn!(topic, %error, "booking change feed: will retry in 1 s");
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// How many bookings are watched.

@@ -274,6 +274,16 @@ impl BookingStore {
         self.changes.subscribe(booking_id)
     }
 
+    /// Wakes this instance's watchers at the changes other instances publish on `bus` (a
+    /// shared bus: Redis Streams), until `stop`.
+    pub fn follow_changes(
+        &self,
+        bus: &marquee_platform::events::Bus,
+        stop: &marquee_platform::CancellationToken,
+    ) {
+        self.changes.follow(bus, stop);
+    }
+
     fn changed(&self, booking_id: &str) {
         self.changes.changed(booking_id);
     }
@@ -289,10 +299,31 @@ impl BookingStore {
         &self,
         query: sea_orm::Select<booking::Entity>,
     ) -> Result<Option<BookingView>, BookingError> {
-        match query.one(&self.db).await.map_err(storage)? {
-            Some(b) => self.view(b).await.map(Some),
-            None => Ok(None),
-        }
+        let txn = self.snapshot().await?;
+        let view = match query.one(&txn).await.map_err(storage)? {
+            Some(b) => Some(view(&txn, b).await?),
+            None => None,
+        };
+        txn.commit().await.map_err(storage)?;
+        Ok(view)
+    }
+
+    /// A read-only transaction whose reads all see one snapshot, so that a booking's row and its
+    /// history, items and tickets agree (read one by one, a commit between the reads showed
+    /// the old status with the new status's history row). SQLite's transactions read one
+    /// snapshot already; PostgreSQL's default, READ COMMITTED, takes one per statement.
+    async fn snapshot(&self) -> Result<DatabaseTransaction, BookingError> {
+        let (isolation, access) = match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => (
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            ),
+            _ => (None, None),
+        };
+        self.db
+            .begin_with_config(isolation, access)
+            .await
+            .map_err(storage)
     }
 
     /// Cancels a booking under `key`: in one transaction, with the booking locked, `decide`
@@ -614,105 +645,19 @@ impl BookingStore {
         if let Some(after) = after {
             q = q.filter(booking::Column::Id.lt(after));
         }
+        let txn = self.snapshot().await?;
         let rows = q
             .order_by_desc(booking::Column::Id)
             .limit(limit)
-            .all(&self.db)
+            .all(&txn)
             .await
             .map_err(storage)?;
         let mut out = Vec::with_capacity(rows.len());
         for b in rows {
-            out.push(self.view(b).await?);
+            out.push(view(&txn, b).await?);
         }
+        txn.commit().await.map_err(storage)?;
         Ok(out)
-    }
-
-    async fn view(&self, b: booking::Model) -> Result<BookingView, BookingError> {
-        let items = item::Entity::find()
-            .filter(item::Column::BookingId.eq(b.id.as_str()))
-            .order_by_asc(item::Column::SeatId)
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        let history = history::Entity::find()
-            .filter(history::Column::BookingId.eq(b.id.as_str()))
-            .order_by_asc(history::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        let tickets = ticket::Entity::find()
-            .filter(ticket::Column::BookingId.eq(b.id.as_str()))
-            .order_by_asc(ticket::Column::SeatId)
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        let payment = match (b.payment_order_id, b.provider_order_id, b.payment_deadline) {
-            (Some(order_id), Some(provider_order_id), Some(deadline)) => Some(PaymentView {
-                order_id,
-                provider_order_id,
-                deadline,
-            }),
-            _ => None,
-        };
-        let mut hist = Vec::with_capacity(history.len());
-        for h in history {
-            hist.push(HistoryView {
-                from: h.from_status.as_deref().map(status_of).transpose()?,
-                to: status_of(&h.to_status)?,
-                cause: h.cause,
-                at: h.changed_at,
-            });
-        }
-        Ok(BookingView {
-            status: status_of(&b.status)?,
-            id: b.id,
-            code: b.code,
-            user_id: b.user_id,
-            show_id: b.show_id,
-            theatre_id: b.theatre_id,
-            hold_id: b.hold_id,
-            fencing_token: b.fencing_token,
-            hold_expires_at: b.hold_expires_at,
-            total: Money {
-                currency: b.currency,
-                amount_minor: b.total_minor,
-            },
-            payment,
-            parked_reason: b.parked_reason,
-            items: items
-                .into_iter()
-                .map(|i| ItemView {
-                    seat_id: i.seat_id,
-                    category_code: i.category_code,
-                    price: Money {
-                        currency: i.currency,
-                        amount_minor: i.price_minor,
-                    },
-                    fee_minor: i.fee_minor,
-                    tax_minor: i.tax_minor,
-                })
-                .collect(),
-            history: hist,
-            tickets: tickets
-                .into_iter()
-                .map(|t| TicketView {
-                    id: t.id,
-                    seat_id: t.seat_id,
-                })
-                .collect(),
-            created_at: b.created_at,
-            updated_at: b.updated_at,
-            show: ShowFacts {
-                movie_title: b.movie_title,
-                theatre_name: b.theatre_name,
-                screen_name: b.screen_name,
-                starts_at: b.show_starts_at,
-                ends_at: b.show_ends_at,
-            },
-            tax_bps: b.tax_bps,
-            admitted_at: b.admitted_at,
-            refund_minor: b.refund_minor,
-        })
     }
 
     /// Schedules `step` of a booking unless it exists already.
@@ -926,6 +871,23 @@ impl BookingStore {
                 .exec(&txn)
                 .await
                 .map_err(storage)?;
+            let payload = serde_json::json!({
+                "booking_id": claim.booking_id,
+                "step": claim.step.as_str(),
+                "reason": reason,
+                "parked_at": now.to_rfc3339(),
+            });
+            outbox::Entity::insert(outbox::ActiveModel {
+                id: Set(new_id()),
+                topic: Set(changes::STEP_PARKED.to_owned()),
+                aggregate_id: Set(claim.booking_id.clone()),
+                payload: Set(payload.to_string()),
+                created_at: Set(now),
+                published_at: Set(None),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(storage)?;
         }
         txn.commit().await.map_err(storage)?;
         self.changed(&claim.booking_id);
@@ -1060,6 +1022,95 @@ async fn insert_booking(txn: &DatabaseTransaction, new: &NewBooking) -> Result<S
     Ok(id)
 }
 
+/// A booking's view: its row with its items, history and tickets, read on `conn` (a snapshot).
+async fn view(conn: &impl ConnectionTrait, b: booking::Model) -> Result<BookingView, BookingError> {
+    let items = item::Entity::find()
+        .filter(item::Column::BookingId.eq(b.id.as_str()))
+        .order_by_asc(item::Column::SeatId)
+        .all(conn)
+        .await
+        .map_err(storage)?;
+    let history = history::Entity::find()
+        .filter(history::Column::BookingId.eq(b.id.as_str()))
+        .order_by_asc(history::Column::Id)
+        .all(conn)
+        .await
+        .map_err(storage)?;
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::BookingId.eq(b.id.as_str()))
+        .order_by_asc(ticket::Column::SeatId)
+        .all(conn)
+        .await
+        .map_err(storage)?;
+    let payment = match (b.payment_order_id, b.provider_order_id, b.payment_deadline) {
+        (Some(order_id), Some(provider_order_id), Some(deadline)) => Some(PaymentView {
+            order_id,
+            provider_order_id,
+            deadline,
+        }),
+        _ => None,
+    };
+    let mut hist = Vec::with_capacity(history.len());
+    for h in history {
+        hist.push(HistoryView {
+            from: h.from_status.as_deref().map(status_of).transpose()?,
+            to: status_of(&h.to_status)?,
+            cause: h.cause,
+            at: h.changed_at,
+        });
+    }
+    Ok(BookingView {
+        status: status_of(&b.status)?,
+        id: b.id,
+        code: b.code,
+        user_id: b.user_id,
+        show_id: b.show_id,
+        theatre_id: b.theatre_id,
+        hold_id: b.hold_id,
+        fencing_token: b.fencing_token,
+        hold_expires_at: b.hold_expires_at,
+        total: Money {
+            currency: b.currency,
+            amount_minor: b.total_minor,
+        },
+        payment,
+        parked_reason: b.parked_reason,
+        items: items
+            .into_iter()
+            .map(|i| ItemView {
+                seat_id: i.seat_id,
+                category_code: i.category_code,
+                price: Money {
+                    currency: i.currency,
+                    amount_minor: i.price_minor,
+                },
+                fee_minor: i.fee_minor,
+                tax_minor: i.tax_minor,
+            })
+            .collect(),
+        history: hist,
+        tickets: tickets
+            .into_iter()
+            .map(|t| TicketView {
+                id: t.id,
+                seat_id: t.seat_id,
+            })
+            .collect(),
+        created_at: b.created_at,
+        updated_at: b.updated_at,
+        show: ShowFacts {
+            movie_title: b.movie_title,
+            theatre_name: b.theatre_name,
+            screen_name: b.screen_name,
+            starts_at: b.show_starts_at,
+            ends_at: b.show_ends_at,
+        },
+        tax_bps: b.tax_bps,
+        admitted_at: b.admitted_at,
+        refund_minor: b.refund_minor,
+    })
+}
+
 /// The history row and the outbox event of a status change.
 async fn record(
     conn: &impl ConnectionTrait,
@@ -1090,7 +1141,7 @@ async fn record(
     });
     outbox::Entity::insert(outbox::ActiveModel {
         id: Set(new_id()),
-        topic: Set("booking.status_changed".to_owned()),
+        topic: Set(changes::STATUS_CHANGED.to_owned()),
         aggregate_id: Set(booking_id.to_owned()),
         payload: Set(payload.to_string()),
         created_at: Set(at),
