@@ -1288,6 +1288,34 @@ async fn watchers_hear_other_instances_changes() {
         next_status(&mut watch).await,
         Some(pb::BookingStatus::Cancelled)
     );
+    // Both instances relay the one outbox, and each event went out once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ext = w.app.external.as_ref().expect("external servers");
+    let redis = marquee_platform::redis::connect(&ext.redis_url)
+        .await
+        .expect("redis");
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> = {
+        use fred::prelude::StreamsInterface as _;
+        redis
+            .xrange(
+                format!("{}events:booking.status_changed", ext.redis_prefix),
+                "-",
+                "+",
+                None,
+            )
+            .await
+            .expect("xrange")
+    };
+    let mut ids: Vec<&str> = entries.iter().map(|(_, f)| f["id"].as_str()).collect();
+    let published = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert!(published >= 3, "{entries:?}");
+    assert_eq!(
+        ids.len(),
+        published,
+        "an event published twice: {entries:?}"
+    );
     other.stop().await;
     w.app.stop().await;
 }

@@ -18,7 +18,7 @@ use std::{
 use fred::prelude::{Client, ClientLike, StreamsInterface};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Schema, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Schema, Set, TransactionTrait,
     sea_query::TableCreateStatement,
 };
 use serde::{Deserialize, Serialize};
@@ -510,17 +510,39 @@ pub fn spawn_relay(
 }
 
 /// Publishes one batch; returns how many events went out.
+///
+/// On PostgreSQL, where several instances relay the same outbox, the batch's rows are locked
+/// (`FOR UPDATE`) until they are marked: another instance's relay waits and then skips them,
+/// so an event is published once (not once per instance) and in order. SQLite serves one
+/// process, whose relay is the only one.
 pub async fn relay_once(
     db: &DatabaseConnection,
     bus: &Bus,
 ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
-    let rows = outbox::Entity::find()
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let txn = db.begin().await?;
+        let n = relay_batch(&txn, bus, true).await?;
+        txn.commit().await?;
+        Ok(n)
+    } else {
+        relay_batch(db, bus, false).await
+    }
+}
+
+async fn relay_batch(
+    conn: &impl ConnectionTrait,
+    bus: &Bus,
+    lock: bool,
+) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    let mut query = outbox::Entity::find()
         .filter(outbox::Column::PublishedAt.is_null())
         .order_by_asc(outbox::Column::CreatedAt)
         .order_by_asc(outbox::Column::Id)
-        .limit(100)
-        .all(db)
-        .await?;
+        .limit(100);
+    if lock {
+        query = query.lock_exclusive();
+    }
+    let rows = query.all(conn).await?;
     let n = rows.len();
     for row in rows {
         bus.publish(&Event {
@@ -533,7 +555,7 @@ pub async fn relay_once(
         .await?;
         let mut active = row.into_active_model();
         active.published_at = Set(Some(chrono::Utc::now()));
-        active.update(db).await?;
+        active.update(conn).await?;
     }
     Ok(n)
 }
