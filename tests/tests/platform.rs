@@ -495,3 +495,68 @@ async fn redis_tails_follow_a_topic_from_now_on() {
         .await
         .expect("clean up");
 }
+
+/// Idempotency keys are kept for `server.idempotency_retention_secs` and then forgotten: a
+/// fresh key is stored with its first result, and soon after its retention it is gone.
+async fn idempotency_keys_are_forgotten_after_retention(test: &str, backend: Backend) {
+    use sea_orm::{EntityTrait as _, PaginatorTrait as _};
+    let server = marquee_platform::config::ServerConfig {
+        idempotency_retention_secs: 3,
+        ..server_config()
+    };
+    let Some(app) = TestApp::spawn_with(test, backend, false, server).await else {
+        return;
+    };
+    let db = marquee_platform::db::connect(&app.database_url("catalog"), "catalog")
+        .await
+        .expect("catalog database");
+    let keys = || async {
+        marquee_platform::idempotency::entity::Entity::find()
+            .count(&db)
+            .await
+            .expect("count keys")
+    };
+    let mut admin = app.admin().await;
+    admin
+        .create_city(pb::CreateCityRequest {
+            request_id: rid(),
+            city: Some(pb::City {
+                id: String::new(),
+                name: "Retentionpur".into(),
+                region: "Test Pradesh".into(),
+                country_code: "IN".into(),
+                time_zone: "Asia/Kolkata".into(),
+                currency_code: "INR".into(),
+            }),
+        })
+        .await
+        .expect("city");
+    assert_eq!(keys().await, 1, "the key is stored with the city");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while keys().await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key outlived its retention"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_retention_sqlite() {
+    idempotency_keys_are_forgotten_after_retention(
+        "idempotency_retention::sqlite",
+        Backend::Sqlite,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_retention_postgres() {
+    idempotency_keys_are_forgotten_after_retention(
+        "idempotency_retention::postgres",
+        Backend::Postgres,
+    )
+    .await;
+}

@@ -243,6 +243,7 @@ pub async fn build(
         match service {
             ServiceName::Identity => {
                 if let Some(identity) = &identity {
+                    retain_keys(&builder, options, identity.store().db(), "identity");
                     builder = marquee_identity::serve(
                         builder,
                         identity,
@@ -255,6 +256,7 @@ pub async fn build(
                 let catalog = marquee_catalog::open(&url, shared.cache.clone(), &options.catalog)
                     .await
                     .context("catalog: cannot open its database")?;
+                retain_keys(&builder, options, catalog.store().db(), "catalog");
                 if options.seed_demo_data && catalog.seed_if_empty(demo_today()).await? {
                     tracing::info!("catalog: demo data loaded");
                 }
@@ -267,6 +269,7 @@ pub async fn build(
                 let payments = marquee_payments::open(&url, &options.payments, Some(webhook))
                     .await
                     .context("payments: cannot open its database")?;
+                retain_keys(&builder, options, payments.store().db(), "payments");
                 marquee_platform::events::spawn_relay(
                     payments.store().db().clone(),
                     shared.bus.clone(),
@@ -292,12 +295,14 @@ pub async fn build(
                 let seating = marquee_seating::open(&url, backend, &options.seating)
                     .await
                     .context("seating: cannot start")?;
+                retain_keys(&builder, options, seating.db().connection(), "seating");
                 builder =
                     marquee_seating::serve(builder, &seating, options.server.max_message_bytes)
                         .await;
             }
             ServiceName::Booking => {
                 let bookings = open_booking(options, local_addr, identity.as_ref()).await?;
+                retain_keys(&builder, options, bookings.store().db(), "booking");
                 marquee_platform::events::spawn_relay(
                     bookings.store().db().clone(),
                     shared.bus.clone(),
@@ -320,6 +325,22 @@ pub async fn build(
         }
     }
     Ok(builder)
+}
+
+/// Forgets a service's idempotency keys after `server.idempotency_retention_secs`, until the
+/// listener drains.
+fn retain_keys(
+    builder: &ServerBuilder,
+    options: &Options,
+    db: &sea_orm::DatabaseConnection,
+    service: &'static str,
+) {
+    marquee_platform::idempotency::spawn_retention(
+        db.clone(),
+        service,
+        Duration::from_secs(options.server.idempotency_retention_secs),
+        builder.drain_token(),
+    );
 }
 
 /// The address of a service booking calls: the configured one, else this listener when the

@@ -119,6 +119,10 @@ pub struct ServerConfig {
     pub reflection: bool,
     /// How often the health of the service's dependencies is checked, in milliseconds.
     pub health_check_interval_ms: u64,
+    /// How long a mutating request's idempotency key (its `request_id`) is kept, in seconds: a
+    /// retry within it gets the first result back, a retry after it runs as a new request.
+    /// Zero keeps keys for ever.
+    pub idempotency_retention_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -132,6 +136,7 @@ impl Default for ServerConfig {
             cors_allowed_origins: vec!["*".to_owned()],
             reflection: true,
             health_check_interval_ms: 5_000,
+            idempotency_retention_secs: 7 * 24 * 60 * 60,
         }
     }
 }

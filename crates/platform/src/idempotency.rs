@@ -73,6 +73,53 @@ pub fn create_table(backend: sea_orm::DbBackend) -> TableCreateStatement {
         .to_owned()
 }
 
+/// Forgets the keys first used before `cutoff` (a retry under one of them afterwards runs as a
+/// new request); returns how many went.
+pub async fn purge_before(
+    conn: &impl ConnectionTrait,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let deleted = entity::Entity::delete_many()
+        .filter(entity::Column::CreatedAt.lt(cutoff))
+        .exec(conn)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
+/// Keeps `service`'s keys for `retention` (none are forgotten when it is zero): purges the
+/// older ones at start and then every tenth of `retention` (at least every second, at most
+/// every hour), until `stop`.
+pub fn spawn_retention(
+    db: DatabaseConnection,
+    service: &'static str,
+    retention: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    if retention.is_zero() {
+        return;
+    }
+    let every = (retention / 10).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(3_600),
+    );
+    tokio::spawn(async move {
+        loop {
+            let cutoff = chrono::Utc::now()
+                - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+            match purge_before(&db, cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(service, purged = n, "idempotency keys past retention"),
+                Err(error) => tracing::warn!(service, %error, "idempotency key retention"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    });
+}
+
 /// One request's idempotency key and fingerprint.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {

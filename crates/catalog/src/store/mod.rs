@@ -94,6 +94,11 @@ impl CatalogStore {
         migration::Migrator::up(&self.db, None).await
     }
 
+    /// The database connection (for the platform's idempotency-key retention).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// True while the database answers.
     pub async fn ping(&self) -> bool {
         marquee_platform::db::ping(&self.db).await

@@ -196,6 +196,11 @@ impl IdentityStore {
         Ok(store)
     }
 
+    /// The database connection (for the platform's idempotency-key retention).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// True while the database answers.
     pub async fn ping(&self) -> bool {
         marquee_platform::db::ping(&self.db).await

@@ -88,6 +88,11 @@ fn db_err(e: DbErr) -> SeatingError {
 }
 
 impl SeatingDb {
+    /// The database connection (for the platform's idempotency-key retention).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// Connects and migrates.
     pub async fn open(url: &str) -> Result<Self, DbErr> {
         let db = marquee_platform::db::connect(url, "seating").await?;
