@@ -532,6 +532,26 @@ async fn idempotency_keys_are_forgotten_after_retention(test: &str, backend: Bac
         .await
         .expect("city");
     assert_eq!(keys().await, 1, "the key is stored with the city");
+    // Purged by age, through an index on it.
+    let backend = sea_orm::ConnectionTrait::get_database_backend(&db);
+    let index = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() \
+             AND indexname = 'ix_idempotency_keys_created_at'"
+        }
+        _ => {
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' \
+             AND name = 'ix_idempotency_keys_created_at'"
+        }
+    };
+    let found = sea_orm::ConnectionTrait::query_one_raw(
+        &db,
+        sea_orm::Statement::from_string(backend, index),
+    )
+    .await
+    .expect("index query");
+    assert!(found.is_some(), "no index on idempotency_keys.created_at");
+
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while keys().await > 0 {
         assert!(

@@ -87,6 +87,33 @@ pub async fn purge_before(
     Ok(deleted.rows_affected)
 }
 
+/// The migration every service with idempotency keys runs after its first: an index on when
+/// each key was first used, which [`purge_before`] reads by.
+pub struct IndexCreatedAt;
+
+impl sea_orm_migration::MigrationName for IndexCreatedAt {
+    fn name(&self) -> &str {
+        "m20261128_000001_idempotency_keys_created_at"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+#[allow(elided_lifetimes_in_paths)]
+impl sea_orm_migration::MigrationTrait for IndexCreatedAt {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                sea_orm::sea_query::Index::create()
+                    .if_not_exists()
+                    .name("ix_idempotency_keys_created_at")
+                    .table(entity::Entity)
+                    .col(entity::Column::CreatedAt)
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
 /// Keeps `service`'s keys for `retention` (none are forgotten when it is zero): purges the
 /// older ones at start and then every tenth of `retention` (at least every second, at most
 /// every hour), until `stop`.
