@@ -509,6 +509,10 @@ pub fn spawn_relay(
     })
 }
 
+/// How long a relay may take to publish one batch on PostgreSQL, where the batch's rows stay
+/// locked meanwhile.
+const RELAY_BATCH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Publishes one batch; returns how many events went out.
 ///
 /// On PostgreSQL, where several instances relay the same outbox, the batch's rows are locked
@@ -521,7 +525,12 @@ pub async fn relay_once(
 ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         let txn = db.begin().await?;
-        let n = relay_batch(&txn, bus, true).await?;
+        // A bus that does not answer must not keep the transaction (and its locks) open: an
+        // idle transaction also holds back PostgreSQL's vacuum. Dropped, it rolls back, and
+        // the batch is published again later.
+        let n = tokio::time::timeout(RELAY_BATCH_TIMEOUT, relay_batch(&txn, bus, true))
+            .await
+            .map_err(|_| "the bus did not take the batch in time")??;
         txn.commit().await?;
         Ok(n)
     } else {
