@@ -105,15 +105,15 @@ pub async fn record(
     payload: &serde_json::Value,
 ) -> Result<String, DbErr> {
     let id = uuid::Uuid::now_v7().to_string();
-    outbox::ActiveModel {
+    outbox::Entity::insert(outbox::ActiveModel {
         id: Set(id.clone()),
         topic: Set(topic.to_owned()),
         aggregate_id: Set(aggregate_id.to_owned()),
         payload: Set(payload.to_string()),
         created_at: Set(chrono::Utc::now()),
         published_at: Set(None),
-    }
-    .insert(conn)
+    })
+    .exec_without_returning(conn)
     .await?;
     Ok(id)
 }
@@ -273,9 +273,7 @@ impl Bus {
             }
         }
     }
-}
 
-impl Bus {
     /// Follows `topic` from now on: every event published after this returns, to every tail
     /// (no consumer group, nothing to acknowledge): a process's own view of what every instance
     /// publishes. Nothing is redelivered, so it suits consumers for which a missed event costs
@@ -332,11 +330,7 @@ impl Tail {
     /// event returned.
     pub async fn next(&mut self) -> Result<Event, BusError> {
         match self {
-            Tail::Local(rx) => match rx.recv().await {
-                Ok(event) => Ok(event),
-                Err(broadcast::error::RecvError::Lagged(n)) => Err(BusError::Lagged(n)),
-                Err(broadcast::error::RecvError::Closed) => Err(BusError::Closed),
-            },
+            Tail::Local(rx) => local_next(rx).await,
             Tail::Redis {
                 reader,
                 key,
@@ -356,6 +350,15 @@ impl Tail {
                 }
             },
         }
+    }
+}
+
+/// The next event of an in-process subscription or tail.
+async fn local_next(rx: &mut broadcast::Receiver<Event>) -> Result<Event, BusError> {
+    match rx.recv().await {
+        Ok(event) => Ok(event),
+        Err(broadcast::error::RecvError::Lagged(n)) => Err(BusError::Lagged(n)),
+        Err(broadcast::error::RecvError::Closed) => Err(BusError::Closed),
     }
 }
 
@@ -417,14 +420,10 @@ impl Subscription {
     /// The next event (waits for one).
     pub async fn next(&mut self) -> Result<Delivery, BusError> {
         match self {
-            Subscription::Local(rx) => match rx.recv().await {
-                Ok(event) => Ok(Delivery {
-                    event,
-                    stream_id: None,
-                }),
-                Err(broadcast::error::RecvError::Lagged(n)) => Err(BusError::Lagged(n)),
-                Err(broadcast::error::RecvError::Closed) => Err(BusError::Closed),
-            },
+            Subscription::Local(rx) => local_next(rx).await.map(|event| Delivery {
+                event,
+                stream_id: None,
+            }),
             Subscription::Redis {
                 reader,
                 key,

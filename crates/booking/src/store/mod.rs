@@ -877,15 +877,12 @@ impl BookingStore {
                 "reason": reason,
                 "parked_at": now.to_rfc3339(),
             });
-            outbox::Entity::insert(outbox::ActiveModel {
-                id: Set(new_id()),
-                topic: Set(changes::STEP_PARKED.to_owned()),
-                aggregate_id: Set(claim.booking_id.clone()),
-                payload: Set(payload.to_string()),
-                created_at: Set(now),
-                published_at: Set(None),
-            })
-            .exec_without_returning(&txn)
+            marquee_platform::events::record(
+                &txn,
+                changes::STEP_PARKED,
+                &claim.booking_id,
+                &payload,
+            )
             .await
             .map_err(storage)?;
         }
@@ -1139,16 +1136,7 @@ async fn record(
         "cause": cause,
         "occurred_at": at.to_rfc3339(),
     });
-    outbox::Entity::insert(outbox::ActiveModel {
-        id: Set(new_id()),
-        topic: Set(changes::STATUS_CHANGED.to_owned()),
-        aggregate_id: Set(booking_id.to_owned()),
-        payload: Set(payload.to_string()),
-        created_at: Set(at),
-        published_at: Set(None),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    marquee_platform::events::record(conn, changes::STATUS_CHANGED, booking_id, &payload).await?;
     Ok(())
 }
 
@@ -1327,16 +1315,7 @@ async fn issue_invoice(
         "total_minor": b.total_minor,
         "issued_at": now.to_rfc3339(),
     });
-    outbox::Entity::insert(outbox::ActiveModel {
-        id: Set(new_id()),
-        topic: Set("invoice.issued".to_owned()),
-        aggregate_id: Set(b.id.clone()),
-        payload: Set(payload.to_string()),
-        created_at: Set(now),
-        published_at: Set(None),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    marquee_platform::events::record(txn, "invoice.issued", &b.id, &payload).await?;
     Ok(())
 }
 
