@@ -552,6 +552,27 @@ async fn streams_tell_watchers(app: TestApp) {
     let released = change(seats.next().await.expect("released").expect("ok"));
     assert_eq!(released.cause(), pb::SeatChangeCause::Released);
     assert_eq!(released.seats[0].state(), pb::SeatState::Available);
+    // Versions: the snapshot's, then one per change (the extension, which moves no seat, is not
+    // sent but has its version).
+    let at = match first.event {
+        Some(pb::watch_seats_response::Event::Snapshot(m)) => m.version,
+        _ => unreachable!("checked above"),
+    };
+    assert_eq!(held.version, at + 1);
+    assert!(released.version == at + 2 || released.version == at + 3);
+    let map = c
+        .get_seat_map(authed(
+            &bob,
+            pb::GetSeatMapRequest {
+                show_id: s.id.clone(),
+            },
+        ))
+        .await
+        .expect("map")
+        .into_inner()
+        .seat_map
+        .expect("map");
+    assert_eq!(map.version, released.version);
     app.stop().await;
 }
 
@@ -992,7 +1013,13 @@ async fn redis_data_loss_keeps_sold_seats() {
     confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
         .await
         .expect("sold");
-    let lost = hold(&mut c, &alice, &s.id, &["B-1"]).await.expect("alice");
+    let lost = hold(&mut c, &alice, &s.id, &["B-1", "B-2"])
+        .await
+        .expect("alice");
+    // A seat map watcher, open across the loss.
+    let mut seats = watch(&mut c, &customer("dave"), &s.id).await;
+    let before = snapshot_of(seats.next().await.expect("snapshot").expect("ok"));
+    assert_eq!(state_in(&before, "B-2"), pb::SeatState::Held);
     let mut watch = c
         .watch_hold(authed(
             &alice,
@@ -1036,5 +1063,123 @@ async fn redis_data_loss_keeps_sold_seats() {
     hold(&mut c, &carol, &s.id, &["B-1"])
         .await
         .expect("the lost hold's seat is free");
+    // The store's versions started a new run: the watcher is sent the whole map again (a change
+    // alone would leave B-2 held in its view, as nothing announced the lost hold).
+    let after = snapshot_of(next_of(&mut seats).await);
+    assert!(after.version > before.version);
+    assert_eq!(state_in(&after, "B-1"), pb::SeatState::Held);
+    assert_eq!(state_in(&after, "B-2"), pb::SeatState::Available);
+    assert_eq!(state_in(&after, "A-1"), pb::SeatState::Sold);
+    app.stop().await;
+}
+
+/// The stream's next message, within 10 s.
+async fn next_of(seats: &mut tonic::Streaming<pb::WatchSeatsResponse>) -> pb::WatchSeatsResponse {
+    tokio::time::timeout(Duration::from_secs(10), seats.next())
+        .await
+        .expect("a message within 10 s")
+        .expect("the stream goes on")
+        .expect("ok")
+}
+
+fn snapshot_of(m: pb::WatchSeatsResponse) -> pb::SeatMap {
+    match m.event {
+        Some(pb::watch_seats_response::Event::Snapshot(m)) => m,
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+fn state_in(m: &pb::SeatMap, seat: &str) -> pb::SeatState {
+    m.seats
+        .iter()
+        .find(|x| x.seat_id == seat)
+        .map(pb::SeatStatus::state)
+        .expect("seat")
+}
+
+fn change_of(m: pb::WatchSeatsResponse) -> pb::SeatChange {
+    match m.event {
+        Some(pb::watch_seats_response::Event::Change(c)) => c,
+        other => panic!("expected a change, got {other:?}"),
+    }
+}
+
+/// Events reach an instance over Redis pub/sub, and some reach a watcher after its snapshot
+/// was read although they are already in it, while a dropped connection loses some. The
+/// watcher's stream skips the first by version, and sends a fresh snapshot on a gap. (The
+/// test publishes old events on the show's channel itself, as Redis would deliver them, and
+/// makes a gap by moving the show's version on.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_skip_events_they_have_and_resync_on_gaps() {
+    let Some(app) = TestApp::spawn_seating(
+        "stale_and_gaps::postgres",
+        Backend::Postgres,
+        false,
+        common::server_config(),
+        marquee_seating::SeatingConfig::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    use fred::prelude::PubsubInterface as _;
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let alice = customer("alice");
+    let mut seats = watch(&mut c, &customer("bob"), &s.id).await;
+    let first = snapshot_of(next_of(&mut seats).await);
+    let at = first.version;
+    let ext = app.external.as_ref().expect("external");
+    let redis = marquee_platform::redis::connect(&ext.redis_url)
+        .await
+        .expect("redis");
+    let channel = format!("{}seat:{{{}}}:ev", ext.redis_prefix, s.id);
+    let publish = |text: String| {
+        let (redis, channel) = (redis.clone(), channel.clone());
+        async move {
+            let n: i64 = redis.publish(channel, text).await.expect("publish");
+            assert_eq!(n, 1, "the seating instance listens on the show's channel");
+        }
+    };
+    // Events the snapshot already has: a hold of seat 0 and its release.
+    publish(format!("{}|H|old|1|0|0|someone", at - 1)).await;
+    publish(format!("{at}|R|old|1|0|0|someone")).await;
+    let a = hold(&mut c, &alice, &s.id, &["B-1"]).await.expect("hold");
+    let held = change_of(next_of(&mut seats).await);
+    assert_eq!(held.cause(), pb::SeatChangeCause::Held);
+    assert_eq!(held.version, at + 1);
+    assert_eq!(held.seats.len(), 1);
+    assert_eq!(held.seats[0].seat_id, "B-1");
+
+    // A gap: the events of versions at + 2 ..= at + 4 never arrive (as when the pub/sub
+    // connection drops while they go out). The watcher gets the map as it is.
+    use fred::prelude::KeysInterface as _;
+    let bumped: u64 = redis
+        .incr_by(format!("{}seat:{{{}}}:ver", ext.redis_prefix, s.id), 3)
+        .await
+        .expect("incrby");
+    assert_eq!(bumped, at + 4);
+    hold(&mut c, &customer("carol"), &s.id, &["B-3"])
+        .await
+        .expect("carol");
+    let again = snapshot_of(next_of(&mut seats).await);
+    assert_eq!(again.version, at + 5);
+    assert_eq!(state_in(&again, "B-1"), pb::SeatState::Held);
+    assert_eq!(state_in(&again, "B-3"), pb::SeatState::Held);
+    assert_eq!(state_in(&again, "A-1"), pb::SeatState::Available);
+
+    // And goes on from there.
+    c.release_hold(authed(
+        &alice,
+        pb::ReleaseHoldRequest {
+            hold_id: a.hold_id.clone(),
+        },
+    ))
+    .await
+    .expect("release");
+    let released = change_of(next_of(&mut seats).await);
+    assert_eq!(released.cause(), pb::SeatChangeCause::Released);
+    assert_eq!(released.version, at + 6);
     app.stop().await;
 }

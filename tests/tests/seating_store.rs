@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use marquee_platform::CancellationToken;
 use marquee_seating::{
-    domain::{EventKind, bit, hold_id},
+    domain::{Cursor, EventKind, Step, bit, hold_id},
     store::{
         HoldOutcome, HoldStore, NewHold, Refusal, memory::MemoryHoldStore, redis::RedisHoldStore,
     },
@@ -57,6 +57,13 @@ async fn contract(store: HoldStore) {
             .is_none()
     );
     store.load_sold(&show, &[5]).await.expect("load");
+    // Every change from here on gets the next version of the show.
+    let loaded = store
+        .seat_states(&show, None)
+        .await
+        .expect("store")
+        .expect("loaded")
+        .version;
 
     // All or nothing.
     let a1 = held(&store, &new_hold(&show, "a", &[1, 2], "r1", TTL)).await;
@@ -185,8 +192,9 @@ async fn contract(store: HoldStore) {
     // Expiry: by the sweeper, even when nobody calls.
     let short = held(&store, &new_hold(&show, "c", &[8, 9], "r6", 300)).await;
 
-    // Every change was announced, in order.
+    // Every change was announced, in order, each with the next version.
     let mut seen = Vec::new();
+    let mut versions = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !seen
         .iter()
@@ -197,7 +205,10 @@ async fn contract(store: HoldStore) {
             .expect("events keep coming")
             .expect("event");
         seen.push((ev.kind, ev.hold_id.clone()));
+        versions.push(ev.version);
     }
+    let expected: Vec<u64> = (1..=versions.len() as u64).map(|i| loaded + i).collect();
+    assert_eq!(versions, expected);
     let kinds: Vec<EventKind> = seen.iter().map(|(k, _)| *k).collect();
     assert_eq!(
         kinds,
@@ -220,6 +231,7 @@ async fn contract(store: HoldStore) {
         .expect("store")
         .expect("loaded");
     assert!(!bit(&states.held, 8) && !bit(&states.held, 9));
+    assert_eq!(Some(&states.version), versions.last());
     assert!(store.get(&show, &short.id).await.expect("store").is_none());
 
     // The expired hold's request record was swept with it: its request id is new again.
@@ -239,16 +251,36 @@ async fn contract(store: HoldStore) {
         other => panic!("expected a replay after release, got {other:?}"),
     }
 
-    // Once nobody watches, the show is forgotten; a new watcher hears its events again.
+    // Once nobody watches, the show is forgotten; a new watcher hears its events again. Events
+    // published before its snapshot (the hold and release of c2 above) may still reach it: their
+    // versions are at or below the snapshot's, so its cursor skips them.
     drop(events);
     store.forget_unwatched().await;
     let mut again = store.subscribe(&show).await.expect("subscribe again");
-    let d1 = held(&store, &new_hold(&show, "d", &[10], "r7", TTL)).await;
-    let ev = tokio::time::timeout(Duration::from_secs(10), again.recv())
+    let snapshot = store
+        .seat_states(&show, None)
         .await
-        .expect("an event after subscribing again")
-        .expect("event");
-    assert_eq!((ev.kind, ev.hold_id.clone()), (EventKind::Held, d1.id));
+        .expect("store")
+        .expect("loaded")
+        .version;
+    assert_eq!(snapshot, versions.last().expect("versions") + 2);
+    let mut cursor = Cursor::at(snapshot);
+    let d1 = held(&store, &new_hold(&show, "d", &[10], "r7", TTL)).await;
+    let ev = loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), again.recv())
+            .await
+            .expect("an event after subscribing again")
+            .expect("event");
+        match cursor.step(ev.version) {
+            Step::Skip => assert!(ev.version <= snapshot),
+            Step::Apply => break ev,
+            Step::Resync => panic!("a gap after {snapshot}: {ev:?}"),
+        }
+    };
+    assert_eq!(
+        (ev.kind, ev.hold_id.clone(), ev.version),
+        (EventKind::Held, d1.id, snapshot + 1)
+    );
     stop.cancel();
 }
 

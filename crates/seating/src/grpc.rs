@@ -19,8 +19,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
     domain::{
-        Allocation, Channel, EventKind, Hold, SeatEvent, SeatState, SeatStates, SeatingError,
-        ShowContext, Viewer,
+        Allocation, Channel, Cursor, EventKind, Hold, SeatEvent, SeatState, SeatStates,
+        SeatingError, ShowContext, Step, Viewer,
     },
     service::{HoldCommand, Seating, Selection},
 };
@@ -131,6 +131,7 @@ pub fn seat_map_pb(
         seats: (0..ctx.layout.seats.len() as u32)
             .map(|i| seat_pb(ctx, i, states.state(i, &viewer.channel, allocation)))
             .collect(),
+        version: states.version,
     }
 }
 
@@ -174,6 +175,7 @@ fn change_pb(
     Some(pb::SeatChange {
         cause: cause as i32,
         seats,
+        version: ev.version,
     })
 }
 
@@ -387,14 +389,17 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
         let viewer = viewer(&request);
         let pb::WatchSeatsRequest { show_id } = request.into_inner();
         let ctx = self.seating.show(&show_id).await.map_err(to_status)?;
-        // Subscribe before the snapshot so that no change falls between them.
+        // Subscribe before the snapshot so that no change falls between them; the cursor then
+        // skips the events the snapshot already has.
         let mut events = self.seating.subscribe(&show_id).await.map_err(to_status)?;
+        let mut reconnections = self.seating.store().reconnections();
         let allocation = self.seating.allocation(&ctx).await.map_err(to_status)?;
         let states = self
             .seating
             .states(&ctx, viewer.user.as_deref())
             .await
             .map_err(to_status)?;
+        let mut cursor = Cursor::at(states.version);
         let snapshot = seat_map_pb(&ctx, &allocation, &states, &viewer);
         let (tx, rx) = mpsc::channel(64);
         let drain = self.drain.clone();
@@ -406,29 +411,45 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
             if tx.send(Ok(snap(snapshot))).await.is_err() {
                 return;
             }
+            let mut reconnects_open = true;
             loop {
-                let ev = tokio::select! {
+                // An event to send, or None when events may have been missed.
+                let next = tokio::select! {
                     () = drain.cancelled() => return,
                     () = tx.closed() => return,
-                    ev = events.recv() => ev,
+                    r = reconnections.changed(), if reconnects_open => {
+                        reconnects_open = r.is_ok();
+                        None
+                    }
+                    ev = events.recv() => match ev {
+                        Ok(ev) => match cursor.step(ev.version) {
+                            Step::Skip => continue,
+                            Step::Apply => Some(ev),
+                            Step::Resync => None,
+                        },
+                        Err(RecvError::Lagged(_)) => None,
+                        Err(RecvError::Closed) => return,
+                    },
                 };
-                let msg = match ev {
-                    Ok(ev) => match change_pb(&ctx, &allocation, &viewer, &ev) {
+                let msg = match next {
+                    Some(ev) => match change_pb(&ctx, &allocation, &viewer, &ev) {
                         Some(c) => pb::WatchSeatsResponse {
                             event: Some(pb::watch_seats_response::Event::Change(c)),
                         },
                         None => continue,
                     },
-                    Err(RecvError::Lagged(_)) => {
-                        match seating.states(&ctx, viewer.user.as_deref()).await {
-                            Ok(s) => snap(seat_map_pb(&ctx, &allocation, &s, &viewer)),
-                            Err(e) => {
-                                let _ = tx.send(Err(to_status(e))).await;
-                                return;
-                            }
+                    None => match seating.states(&ctx, viewer.user.as_deref()).await {
+                        // Nothing was missed (a reconnection while the show was quiet).
+                        Ok(s) if s.version == cursor.version() => continue,
+                        Ok(s) => {
+                            cursor = Cursor::at(s.version);
+                            snap(seat_map_pb(&ctx, &allocation, &s, &viewer))
                         }
-                    }
-                    Err(RecvError::Closed) => return,
+                        Err(e) => {
+                            let _ = tx.send(Err(to_status(e))).await;
+                            return;
+                        }
+                    },
                 };
                 if tx.send(Ok(msg)).await.is_err() {
                     return;

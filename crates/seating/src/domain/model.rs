@@ -236,6 +236,9 @@ impl EventKind {
 /// A change of seats of one show, fanned out to every watcher of the show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatEvent {
+    /// The show's version after this event: each event of a show is one more than the one
+    /// before it (see [`Cursor`]).
+    pub version: u64,
     /// What happened.
     pub kind: EventKind,
     /// The show.
@@ -253,12 +256,14 @@ pub struct SeatEvent {
 }
 
 impl SeatEvent {
-    /// The wire form published by the store: `kind|hold|token|expires|s1,s2,...|user` (the
-    /// user last, so that it may contain any character).
+    /// The wire form published by the store:
+    /// `version|kind|hold|token|expires|s1,s2,...|user` (the user last, so that it may contain
+    /// any character).
     pub fn encode(&self) -> String {
         let seats: Vec<String> = self.seats.iter().map(u32::to_string).collect();
         format!(
-            "{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}",
+            self.version,
             self.kind.code(),
             self.hold_id,
             self.token,
@@ -270,7 +275,8 @@ impl SeatEvent {
 
     /// Parses the wire form.
     pub fn decode(show_id: &str, text: &str) -> Option<Self> {
-        let mut parts = text.splitn(6, '|');
+        let mut parts = text.splitn(7, '|');
+        let version = parts.next()?.parse().ok()?;
         let kind = EventKind::from_code(parts.next()?)?;
         let hold_id = parts.next()?.to_owned();
         let token = parts.next()?.parse().ok()?;
@@ -278,6 +284,7 @@ impl SeatEvent {
         let seats = parse_seats(parts.next()?)?;
         let user = parts.next()?.to_owned();
         Some(SeatEvent {
+            version,
             kind,
             show_id: show_id.to_owned(),
             hold_id,
@@ -286,6 +293,52 @@ impl SeatEvent {
             expires_ms,
             seats,
         })
+    }
+}
+
+/// What a watcher does with the next event of a show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The event follows what the watcher has: apply it.
+    Apply,
+    /// The event is already in what the watcher has (it was published before the snapshot was
+    /// read, and reached this instance after): skip it.
+    Skip,
+    /// Events were missed (the pub/sub connection dropped, or the store lost its data and
+    /// started a new run of versions): read a fresh snapshot.
+    Resync,
+}
+
+/// A watcher's place in a show's run of versions.
+///
+/// The store gives every event of a show the next version, in the same atomic step as the
+/// change, and reads a snapshot's version with its seats. Events reach a watcher in order but
+/// may have been published before its snapshot was read, and a dropped connection loses some.
+/// The cursor tells which is which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(u64);
+
+impl Cursor {
+    /// At a snapshot of this version.
+    pub fn at(version: u64) -> Self {
+        Self(version)
+    }
+
+    /// The version the watcher has.
+    pub fn version(self) -> u64 {
+        self.0
+    }
+
+    /// What to do with an event of this version; the cursor moves past it when it is applied.
+    pub fn step(&mut self, version: u64) -> Step {
+        if version <= self.0 {
+            Step::Skip
+        } else if version == self.0 + 1 {
+            self.0 = version;
+            Step::Apply
+        } else {
+            Step::Resync
+        }
     }
 }
 
@@ -315,6 +368,8 @@ pub enum SeatState {
 /// The live state of a show's seats in the hold store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeatStates {
+    /// The show's version: the version of the last event whose change these states include.
+    pub version: u64,
     /// Bit i (most significant bit first, as Redis bitmaps) set when seat i is held.
     pub held: Vec<u8>,
     /// Bit i set when seat i is sold.
@@ -387,6 +442,7 @@ mod tests {
     #[test]
     fn events_round_trip() {
         let e = SeatEvent {
+            version: 1_764_000_000_000_123,
             kind: EventKind::Held,
             show_id: "s".into(),
             hold_id: "h".into(),
@@ -396,6 +452,26 @@ mod tests {
             seats: vec![1, 5],
         };
         assert_eq!(SeatEvent::decode("s", &e.encode()), Some(e));
+        let anonymous = SeatEvent {
+            user: "a|b".into(),
+            seats: vec![],
+            ..SeatEvent::decode("s", "3|U||0|0||").expect("unsold")
+        };
+        assert_eq!(SeatEvent::decode("s", &anonymous.encode()), Some(anonymous));
+        assert_eq!(SeatEvent::decode("s", "U||0|0||"), None);
+    }
+
+    #[test]
+    fn cursors_skip_old_events_and_resync_on_gaps() {
+        let mut c = Cursor::at(10);
+        assert_eq!(c.step(9), Step::Skip);
+        assert_eq!(c.step(10), Step::Skip);
+        assert_eq!(c.step(11), Step::Apply);
+        assert_eq!(c.version(), 11);
+        assert_eq!(c.step(11), Step::Skip);
+        assert_eq!(c.step(13), Step::Resync);
+        assert_eq!(c.version(), 11);
+        assert_eq!(c.step(12), Step::Apply);
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::domain::{EventKind, SeatEvent, SeatStates, bit, set_bit};
 #[derive(Default)]
 struct Show {
     loaded: bool,
+    /// The version of the show's last event.
+    version: u64,
     fence: i64,
     held: Vec<u8>,
     sold: Vec<u8>,
@@ -46,6 +48,7 @@ fn now_ms() -> i64 {
 
 fn event(kind: EventKind, hold: &Hold, seats: &[u32]) -> SeatEvent {
     SeatEvent {
+        version: 0,
         kind,
         show_id: hold.show_id.clone(),
         hold_id: hold.id.clone(),
@@ -81,9 +84,16 @@ impl MemoryHoldStore {
         }
     }
 
-    fn with<R>(&self, show_id: &str, f: impl FnOnce(&mut Show) -> R) -> R {
+    /// Runs `f` on the show under the store's lock, then numbers the events `f` pushed and
+    /// hands them to the watchers before the lock is let go: watchers get a show's events in
+    /// the order of its changes, and a seat map read after a change sees its event's version.
+    fn with<R>(&self, show_id: &str, f: impl FnOnce(&mut Show, &mut Vec<SeatEvent>) -> R) -> R {
         let mut shows = self.shows.lock().unwrap_or_else(|e| e.into_inner());
-        f(shows.entry(show_id.to_owned()).or_default())
+        let show = shows.entry(show_id.to_owned()).or_default();
+        let mut events = Vec::new();
+        let r = f(show, &mut events);
+        self.emit(show, events);
+        r
     }
 
     pub(crate) fn hub(&self) -> &Hub {
@@ -98,14 +108,16 @@ impl MemoryHoldStore {
         true
     }
 
-    fn emit(&self, events: Vec<SeatEvent>) {
-        for e in events {
+    fn emit(&self, show: &mut Show, events: Vec<SeatEvent>) {
+        for mut e in events {
+            show.version += 1;
+            e.version = show.version;
             self.hub.publish(e);
         }
     }
 
     pub(crate) async fn load_sold(&self, show_id: &str, seats: &[u32]) -> Result<(), StoreError> {
-        self.with(show_id, |s| {
+        self.with(show_id, |s, _| {
             for i in seats {
                 set_bit(&mut s.sold, *i, true);
             }
@@ -116,8 +128,7 @@ impl MemoryHoldStore {
 
     pub(crate) async fn hold(&self, new: &NewHold) -> Result<HoldOutcome, StoreError> {
         let now = now_ms();
-        let mut events = Vec::new();
-        let outcome = self.with(&new.show_id, |s| {
+        let outcome = self.with(&new.show_id, |s, events| {
             if !s.loaded {
                 return HoldOutcome::NotLoaded;
             }
@@ -188,7 +199,6 @@ impl MemoryHoldStore {
             events.push(event(EventKind::Held, &hold, &hold.seats));
             HoldOutcome::Held(hold)
         });
-        self.emit(events);
         Ok(outcome)
     }
 
@@ -200,8 +210,7 @@ impl MemoryHoldStore {
         extension_ms: u64,
     ) -> Result<Result<Hold, Refusal>, StoreError> {
         let now = now_ms();
-        let mut events = Vec::new();
-        let result = self.with(show_id, |s| {
+        let result = self.with(show_id, |s, events| {
             let Some(hold) = s.holds.get(hold_id).filter(|h| h.user == user).cloned() else {
                 return Err(Refusal::NotFound);
             };
@@ -220,7 +229,6 @@ impl MemoryHoldStore {
             events.push(event(EventKind::Extended, &h, &h.seats));
             Ok(h)
         });
-        self.emit(events);
         Ok(result)
     }
 
@@ -230,8 +238,7 @@ impl MemoryHoldStore {
         hold_id: &str,
         user: &str,
     ) -> Result<Result<Hold, Refusal>, StoreError> {
-        let mut events = Vec::new();
-        let result = self.with(show_id, |s| {
+        let result = self.with(show_id, |s, events| {
             if s.holds.get(hold_id).is_none_or(|h| h.user != user) {
                 return Err(Refusal::NotFound);
             }
@@ -239,7 +246,6 @@ impl MemoryHoldStore {
             events.push(event(EventKind::Released, &hold, &hold.seats));
             Ok(hold)
         });
-        self.emit(events);
         Ok(result)
     }
 
@@ -248,7 +254,7 @@ impl MemoryHoldStore {
         show_id: &str,
         hold_id: &str,
     ) -> Result<Option<Hold>, StoreError> {
-        Ok(self.with(show_id, |s| s.holds.get(hold_id).cloned()))
+        Ok(self.with(show_id, |s, _| s.holds.get(hold_id).cloned()))
     }
 
     pub(crate) async fn check_confirm(
@@ -258,7 +264,7 @@ impl MemoryHoldStore {
         token: i64,
     ) -> Result<Result<Hold, Refusal>, StoreError> {
         let now = now_ms();
-        Ok(self.with(show_id, |s| {
+        Ok(self.with(show_id, |s, _| {
             let hold = s.holds.get(hold_id).ok_or(Refusal::NotFound)?;
             if hold.token != token {
                 Err(Refusal::StaleToken)
@@ -276,12 +282,13 @@ impl MemoryHoldStore {
         hold_id: &str,
         seats: &[u32],
     ) -> Result<(), StoreError> {
-        let ev = self.with(show_id, |s| {
+        self.with(show_id, |s, events| {
             let hold = s.remove(hold_id);
             for i in seats {
                 set_bit(&mut s.sold, *i, true);
             }
-            SeatEvent {
+            events.push(SeatEvent {
+                version: 0,
                 kind: EventKind::Sold,
                 show_id: show_id.to_owned(),
                 hold_id: hold_id.to_owned(),
@@ -289,18 +296,18 @@ impl MemoryHoldStore {
                 token: hold.as_ref().map(|h| h.token).unwrap_or_default(),
                 expires_ms: hold.as_ref().map(|h| h.expires_ms).unwrap_or_default(),
                 seats: seats.to_vec(),
-            }
+            });
         });
-        self.emit(vec![ev]);
         Ok(())
     }
 
     pub(crate) async fn unsell(&self, show_id: &str, seats: &[u32]) -> Result<(), StoreError> {
-        let ev = self.with(show_id, |s| {
+        self.with(show_id, |s, events| {
             for i in seats {
                 set_bit(&mut s.sold, *i, false);
             }
-            SeatEvent {
+            events.push(SeatEvent {
+                version: 0,
                 kind: EventKind::Unsold,
                 show_id: show_id.to_owned(),
                 hold_id: String::new(),
@@ -308,9 +315,8 @@ impl MemoryHoldStore {
                 token: 0,
                 expires_ms: 0,
                 seats: seats.to_vec(),
-            }
+            });
         });
-        self.emit(vec![ev]);
         Ok(())
     }
 
@@ -319,8 +325,9 @@ impl MemoryHoldStore {
         show_id: &str,
         user: Option<&str>,
     ) -> Result<Option<SeatStates>, StoreError> {
-        Ok(self.with(show_id, |s| {
+        Ok(self.with(show_id, |s, _| {
             s.loaded.then(|| SeatStates {
+                version: s.version,
                 held: s.held.clone(),
                 sold: s.sold.clone(),
                 mine: user
@@ -333,31 +340,30 @@ impl MemoryHoldStore {
 
     pub(crate) async fn sweep(&self) -> Result<usize, StoreError> {
         let now = now_ms();
-        let mut events = Vec::new();
-        {
-            let mut shows = self.shows.lock().unwrap_or_else(|e| e.into_inner());
-            for s in shows.values_mut() {
-                while let Some((deadline, id)) = s.deadlines.first().cloned() {
-                    if deadline > now {
-                        break;
-                    }
-                    s.deadlines.pop_first();
-                    if let Some(h) = s.remove(&id) {
-                        events.push(event(EventKind::Expired, &h, &h.seats));
-                    }
+        let mut n = 0;
+        let mut shows = self.shows.lock().unwrap_or_else(|e| e.into_inner());
+        for s in shows.values_mut() {
+            let mut events = Vec::new();
+            while let Some((deadline, id)) = s.deadlines.first().cloned() {
+                if deadline > now {
+                    break;
                 }
-                while let Some((until, _)) = s.request_deadlines.first() {
-                    if *until > now {
-                        break;
-                    }
-                    if let Some((_, key)) = s.request_deadlines.pop_first() {
-                        s.request_ids.remove(&key);
-                    }
+                s.deadlines.pop_first();
+                if let Some(h) = s.remove(&id) {
+                    events.push(event(EventKind::Expired, &h, &h.seats));
                 }
             }
+            while let Some((until, _)) = s.request_deadlines.first() {
+                if *until > now {
+                    break;
+                }
+                if let Some((_, key)) = s.request_deadlines.pop_first() {
+                    s.request_ids.remove(&key);
+                }
+            }
+            n += events.len();
+            self.emit(s, events);
         }
-        let n = events.len();
-        self.emit(events);
         Ok(n)
     }
 }

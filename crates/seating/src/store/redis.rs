@@ -12,7 +12,8 @@
 //! | `h:<hold>` | the hold: user, seats, token, deadline, created, max deadline |
 //! | `u:<user>` | the user's active hold on the show |
 //! | `rid`, `ridx` | idempotency records of HoldSeats (hash: `<request id> <user>` -> fingerprint and result), and their index by the time they may be forgotten (a hold's TTL after the request) |
-//! | `ev` | the pub/sub channel of the show's events |
+//! | `ver` | the show's event version: every event a script publishes takes the next one (the shared `version` function, `lua/version.lua`); a load starts the run at the load time in microseconds, so a show reloaded after Redis lost its data continues above every version handed out before |
+//! | `ev` | the pub/sub channel of the show's events, each `version|kind|hold|token|deadline|seats|user` |
 //!
 //! Outside the hash tags, `<prefix>seat:due` indexes shows by their earliest deadline (of a hold
 //! or a request record); every instance's sweeper reads it and runs the per-show expire script,
@@ -25,7 +26,10 @@
 //! An instance subscribes to a show's `ev` channel while it has watchers of that show (the
 //! first watcher's SUBSCRIBE completes before its snapshot is read, so no change falls between
 //! them), and unsubscribes once the last one has gone: a busy show's events reach only the
-//! instances whose viewers watch it.
+//! instances whose viewers watch it. The seat map script reads the version with the bitmaps, so
+//! a watcher knows which events its snapshot already has (those published before it was read
+//! may still be on their way through this process) and which it missed
+//! ([`crate::domain::Cursor`]).
 
 use std::{
     collections::HashSet,
@@ -59,19 +63,26 @@ struct Scripts {
     due: Script,
 }
 
+/// A script that publishes a show's events, after the `version` function they share.
+macro_rules! with_version {
+    ($file:literal) => {
+        concat!(include_str!("lua/version.lua"), include_str!($file))
+    };
+}
+
 impl Scripts {
     fn new() -> Self {
         Self {
-            hold: Script::from_lua(include_str!("lua/hold.lua")),
-            extend: Script::from_lua(include_str!("lua/extend.lua")),
-            release: Script::from_lua(include_str!("lua/release.lua")),
+            hold: Script::from_lua(with_version!("lua/hold.lua")),
+            extend: Script::from_lua(with_version!("lua/extend.lua")),
+            release: Script::from_lua(with_version!("lua/release.lua")),
             get: Script::from_lua(include_str!("lua/get.lua")),
             check: Script::from_lua(include_str!("lua/check.lua")),
-            finalize: Script::from_lua(include_str!("lua/finalize.lua")),
-            unsell: Script::from_lua(include_str!("lua/unsell.lua")),
+            finalize: Script::from_lua(with_version!("lua/finalize.lua")),
+            unsell: Script::from_lua(with_version!("lua/unsell.lua")),
             map: Script::from_lua(include_str!("lua/map.lua")),
             load: Script::from_lua(include_str!("lua/load.lua")),
-            expire: Script::from_lua(include_str!("lua/expire.lua")),
+            expire: Script::from_lua(with_version!("lua/expire.lua")),
             next: Script::from_lua(include_str!("lua/next.lua")),
             due: Script::from_lua(include_str!("lua/due.lua")),
         }
@@ -277,7 +288,7 @@ impl RedisHoldStore {
         let b = self.base(show_id);
         self.run(&self.scripts.load, || {
             (
-                vec![format!("{b}loaded"), format!("{b}sold")],
+                vec![format!("{b}loaded"), format!("{b}sold"), format!("{b}ver")],
                 seats.iter().map(u32::to_string).collect(),
             )
         })
@@ -468,6 +479,7 @@ impl RedisHoldStore {
                         format!("{b}held"),
                         format!("{b}sold"),
                         format!("{b}u:{}", user.unwrap_or("")),
+                        format!("{b}ver"),
                     ],
                     vec![b.clone()],
                 )
@@ -487,7 +499,12 @@ impl RedisHoldStore {
             (false, Some(u)) => Some(parse_hold(show_id, u, &mine)?),
             _ => None,
         };
+        let version = rest.get(3).map(text).unwrap_or_default();
+        let version = version
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("show version {version:?}")))?;
         Ok(Some(SeatStates {
+            version,
             held: bytes(0),
             sold: bytes(1),
             mine,

@@ -16,7 +16,7 @@ for _, id in ipairs(due) do
     for s in string.gmatch(f[2], '%d+') do redis.call('SETBIT', KEYS[1], s, 0) end
     redis.call('DEL', hk)
     if redis.call('GET', base .. 'u:' .. f[1]) == id then redis.call('DEL', base .. 'u:' .. f[1]) end
-    redis.call('PUBLISH', base .. 'ev', 'X|' .. id .. '|' .. f[3] .. '|' .. f[4] .. '|' .. f[2] .. '|' .. f[1])
+    redis.call('PUBLISH', base .. 'ev', version(base) .. '|X|' .. id .. '|' .. f[3] .. '|' .. f[4] .. '|' .. f[2] .. '|' .. f[1])
     n = n + 1
   end
   redis.call('ZREM', KEYS[2], id)

@@ -16,6 +16,6 @@ if nd > d then
   d = nd
   redis.call('HSET', KEYS[2], 'd', int(d))
   redis.call('ZADD', KEYS[1], int(d), id)
-  redis.call('PUBLISH', base .. 'ev', 'E|' .. id .. '|' .. f[3] .. '|' .. int(d) .. '|' .. f[2] .. '|' .. f[1])
+  redis.call('PUBLISH', base .. 'ev', version(base) .. '|E|' .. id .. '|' .. f[3] .. '|' .. int(d) .. '|' .. f[2] .. '|' .. f[1])
 end
 return {'OK', id .. '|' .. f[3] .. '|' .. int(d) .. '|' .. f[5] .. '|' .. f[6] .. '|' .. f[2]}

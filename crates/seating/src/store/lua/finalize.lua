@@ -13,5 +13,5 @@ for i = 3, #ARGV do
   redis.call('SETBIT', KEYS[2], ARGV[i], 1)
   seats[#seats + 1] = ARGV[i]
 end
-redis.call('PUBLISH', base .. 'ev', 'S|' .. id .. '|' .. (f[3] or '0') .. '|' .. (f[4] or '0') .. '|' .. table.concat(seats, ',') .. '|' .. (f[1] or ''))
+redis.call('PUBLISH', base .. 'ev', version(base) .. '|S|' .. id .. '|' .. (f[3] or '0') .. '|' .. (f[4] or '0') .. '|' .. table.concat(seats, ',') .. '|' .. (f[1] or ''))
 return 'OK'

@@ -45,7 +45,7 @@ if old then
   for s, _ in pairs(oldseats) do redis.call('SETBIT', KEYS[2], s, 0) end
   redis.call('DEL', base .. 'h:' .. old)
   redis.call('ZREM', KEYS[4], old)
-  redis.call('PUBLISH', base .. 'ev', 'P|' .. old .. '|' .. oldt .. '|' .. int(now) .. '|' .. olds .. '|' .. user)
+  redis.call('PUBLISH', base .. 'ev', version(base) .. '|P|' .. old .. '|' .. oldt .. '|' .. int(now) .. '|' .. olds .. '|' .. user)
 end
 local token = int(redis.call('INCR', KEYS[5]))
 local maxd = now + maxlife
@@ -66,7 +66,7 @@ if rid ~= '' then
   redis.call('HSET', KEYS[7], rk, fp .. '|' .. hold)
   redis.call('ZADD', KEYS[8], int(now + ttl), rk)
 end
-redis.call('PUBLISH', base .. 'ev', 'H|' .. id .. '|' .. token .. '|' .. ds .. '|' .. s .. '|' .. user)
+redis.call('PUBLISH', base .. 'ev', version(base) .. '|H|' .. id .. '|' .. token .. '|' .. ds .. '|' .. s .. '|' .. user)
 -- Whether this hold is now the show's earliest deadline: only then must the global due index
 -- (another hash slot, so another call) be lowered.
 local first = redis.call('ZRANGE', KEYS[4], 0, 0)

@@ -6,5 +6,5 @@ for i = 2, #ARGV do
   redis.call('SETBIT', KEYS[1], ARGV[i], 0)
   seats[#seats + 1] = ARGV[i]
 end
-redis.call('PUBLISH', base .. 'ev', 'U||0|0|' .. table.concat(seats, ',') .. '|')
+redis.call('PUBLISH', base .. 'ev', version(base) .. '|U||0|0|' .. table.concat(seats, ',') .. '|')
 return 'OK'
