@@ -323,6 +323,108 @@ async fn redis_store_subscribes_only_to_watched_shows() {
 }
 
 /// A Redis hold store under a fresh key prefix, with its client and the prefix.
+/// Many holders change the same seats at once while a watcher listens: the events carry
+/// consecutive versions in the order of the changes, so replaying them on the snapshot gives the
+/// store's own state (the live seat map never settles on a wrong seat).
+async fn events_replay_to_the_store_state(store: HoldStore) {
+    use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+    let show = format!("show-{}", uuid::Uuid::new_v4().simple());
+    store.load_sold(&show, &[]).await.expect("load");
+    let mut events = store.subscribe(&show).await.expect("subscribe");
+    let snapshot = store
+        .seat_states(&show, None)
+        .await
+        .expect("store")
+        .expect("loaded");
+    // At most 8 x 10 x 3 events: fewer than a watcher may fall behind by (the hub's room).
+    let tasks: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (store, show) = (store.clone(), show.clone());
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(t);
+                let user = format!("u{t}");
+                for round in 0..10 {
+                    let n = rng.random_range(1..=3);
+                    let seats: Vec<u32> = (0..n).map(|_| rng.random_range(0..12)).collect();
+                    let mut seats = seats;
+                    seats.sort_unstable();
+                    seats.dedup();
+                    let new = new_hold(&show, &user, &seats, &format!("r{round}"), 60_000);
+                    if let HoldOutcome::Held(h) = store.hold(&new).await.expect("store")
+                        && rng.random_bool(0.5)
+                    {
+                        let _ = store.release(&show, &h.id, &user).await.expect("store");
+                    }
+                }
+            })
+        })
+        .collect();
+    // The watcher keeps up while they run (as a stream's task does), and stops at the version
+    // the store has once they are done.
+    let done = {
+        let (store, show) = (store.clone(), show.clone());
+        tokio::spawn(async move {
+            for t in tasks {
+                t.await.expect("task");
+            }
+            store
+                .seat_states(&show, None)
+                .await
+                .expect("store")
+                .expect("loaded")
+        })
+    };
+    tokio::pin!(done);
+    let mut last = None;
+    let mut cursor = Cursor::at(snapshot.version);
+    let mut held = snapshot.held.clone();
+    while last
+        .as_ref()
+        .is_none_or(|l: &marquee_seating::domain::SeatStates| cursor.version() < l.version)
+    {
+        let ev = tokio::select! {
+            l = &mut done, if last.is_none() => {
+                last = Some(l.expect("workers"));
+                continue;
+            }
+            ev = tokio::time::timeout(Duration::from_secs(10), events.recv()) => ev
+                .expect("every event arrives")
+                .expect("no event was dropped"),
+        };
+        assert_eq!(cursor.step(ev.version), Step::Apply, "{ev:?}");
+        let on = match ev.kind {
+            EventKind::Held => true,
+            EventKind::Released | EventKind::Replaced | EventKind::Expired => false,
+            other => panic!("unexpected {other:?}"),
+        };
+        for s in &ev.seats {
+            marquee_seating::domain::set_bit(&mut held, *s, on);
+        }
+    }
+    let last = last.expect("done");
+    assert!(last.version > snapshot.version, "something was held");
+    for i in 0..12 {
+        assert_eq!(bit(&held, i), bit(&last.held, i), "seat {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_events_replay_to_the_store_state() {
+    events_replay_to_the_store_state(HoldStore::Memory(MemoryHoldStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_events_replay_to_the_store_state() {
+    let Some(url) = common::redis_url("redis_events_replay_to_the_store_state") else {
+        return;
+    };
+    let (_client, _prefix, store) = redis_store(&url).await;
+    let stop = CancellationToken::new();
+    store.start(Duration::from_millis(50), stop.clone()).await;
+    events_replay_to_the_store_state(store).await;
+    stop.cancel();
+}
+
 async fn redis_store(url: &str) -> (marquee_platform::redis::Client, String, HoldStore) {
     let client = marquee_platform::redis::connect(url).await.expect("redis");
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
