@@ -1073,6 +1073,23 @@ async fn redis_data_loss_keeps_sold_seats() {
     app.stop().await;
 }
 
+/// The holder's stream's next message, within 10 s: its kind and the hold's deadline (Unix ms).
+async fn next_hold(
+    holder: &mut tonic::Streaming<pb::WatchHoldResponse>,
+) -> (pb::HoldEventKind, i64) {
+    let m = tokio::time::timeout(Duration::from_secs(10), holder.next())
+        .await
+        .expect("a message within 10 s")
+        .expect("the stream goes on")
+        .expect("ok");
+    let t = m
+        .hold
+        .as_ref()
+        .and_then(|h| h.expire_time)
+        .expect("deadline");
+    (m.kind(), t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+}
+
 /// The stream's next message, within 10 s.
 async fn next_of(seats: &mut tonic::Streaming<pb::WatchSeatsResponse>) -> pb::WatchSeatsResponse {
     tokio::time::timeout(Duration::from_secs(10), seats.next())
@@ -1111,18 +1128,22 @@ fn change_of(m: pb::WatchSeatsResponse) -> pb::SeatChange {
 /// makes a gap by moving the show's version on.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchers_skip_events_they_have_and_resync_on_gaps() {
+    let cfg = marquee_seating::SeatingConfig {
+        hold_check_interval_ms: 200,
+        ..marquee_seating::SeatingConfig::default()
+    };
     let Some(app) = TestApp::spawn_seating(
         "stale_and_gaps::postgres",
         Backend::Postgres,
         false,
         common::server_config(),
-        marquee_seating::SeatingConfig::default(),
+        cfg,
     )
     .await
     else {
         return;
     };
-    use fred::prelude::PubsubInterface as _;
+    use fred::prelude::{HashesInterface as _, KeysInterface as _, PubsubInterface as _};
     let v = common::venue(&app).await;
     let s = show(&app, &v, 86_400).await;
     let mut c = client(&app).await;
@@ -1152,9 +1173,44 @@ async fn watchers_skip_events_they_have_and_resync_on_gaps() {
     assert_eq!(held.seats.len(), 1);
     assert_eq!(held.seats[0].seat_id, "B-1");
 
+    // The holder's stream: an extension older than the hold it read is skipped, and one whose
+    // event never came is found by its check and told.
+    let mut holder = c
+        .watch_hold(authed(
+            &alice,
+            pb::WatchHoldRequest {
+                hold_id: a.hold_id.clone(),
+            },
+        ))
+        .await
+        .expect("watch hold")
+        .into_inner();
+    let (kind, deadline) = next_hold(&mut holder).await;
+    assert_eq!(kind, pb::HoldEventKind::Active);
+    // (Its version is old for the seat map watcher too, which skips it.)
+    publish(format!(
+        "{at}|E|{}|{}|{}|0|{alice}",
+        a.hold_id,
+        a.fencing_token,
+        deadline - 5_000
+    ))
+    .await;
+    // An extension whose event was lost: the deadline moves in the store alone.
+    let later = deadline + 60_000;
+    let _: i64 = redis
+        .hset(
+            format!("{}seat:{{{}}}:h:{}", ext.redis_prefix, s.id, a.hold_id),
+            ("d", later.to_string()),
+        )
+        .await
+        .expect("hset");
+    assert_eq!(
+        next_hold(&mut holder).await,
+        (pb::HoldEventKind::Extended, later)
+    );
+
     // A gap: the events of versions at + 2 ..= at + 4 never arrive (as when the pub/sub
     // connection drops while they go out). The watcher gets the map as it is.
-    use fred::prelude::KeysInterface as _;
     let bumped: u64 = redis
         .incr_by(format!("{}seat:{{{}}}:ver", ext.redis_prefix, s.id), 3)
         .await
@@ -1181,5 +1237,6 @@ async fn watchers_skip_events_they_have_and_resync_on_gaps() {
     let released = change_of(next_of(&mut seats).await);
     assert_eq!(released.cause(), pb::SeatChangeCause::Released);
     assert_eq!(released.version, at + 6);
+    assert_eq!(next_hold(&mut holder).await.0, pb::HoldEventKind::Released);
     app.stop().await;
 }

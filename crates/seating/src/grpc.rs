@@ -526,6 +526,9 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
                                 continue;
                             }
                             let kind = match ev.kind {
+                                // A deadline only moves later: an extension at or before the
+                                // one the stream has was published before its hold was read.
+                                EventKind::Extended if ev.expires_ms <= hold.expires_ms => continue,
                                 EventKind::Extended => {
                                     hold.expires_ms = ev.expires_ms;
                                     warned = false;
@@ -548,11 +551,19 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
                 }
                 if suspect {
                     match seating.current_hold(&hold).await {
-                        Ok(Some(h)) => {
-                            if h.expires_ms != hold.expires_ms {
-                                hold.expires_ms = h.expires_ms;
+                        // An extension whose event was missed: tell the holder now.
+                        Ok(Some(h)) if h.expires_ms > hold.expires_ms => {
+                            hold.expires_ms = h.expires_ms;
+                            warned = false;
+                            if tx
+                                .send(Ok(msg(pb::HoldEventKind::Extended, &hold)))
+                                .await
+                                .is_err()
+                            {
+                                return;
                             }
                         }
+                        Ok(Some(_)) => {}
                         Ok(None) => {
                             // Gone. Its event may still be on the way: give it a moment.
                             let grace = tokio::time::sleep(Duration::from_millis(500));
