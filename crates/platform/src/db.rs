@@ -81,3 +81,27 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
 }
+
+/// Runs a migration's SQL, written out once for each backend: statements separated by `;` at
+/// the end of a line.
+///
+/// A migration builds what its code says when it was written. Tables built from the entities
+/// (`create_table_from_entity`) would follow every later change to an entity, so a new
+/// database and an old one migrated to the same version would differ; the first migration of
+/// every service is therefore its SQL as it was, fixed.
+pub async fn run_sql(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    postgres: &str,
+    sqlite: &str,
+) -> Result<(), DbErr> {
+    let sql = match manager.get_database_backend() {
+        DbBackend::Postgres => postgres,
+        DbBackend::Sqlite => sqlite,
+        other => return Err(DbErr::Custom(format!("no migration SQL for {other:?}"))),
+    };
+    let conn = manager.get_connection();
+    for statement in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        conn.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}

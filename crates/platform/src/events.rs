@@ -1,7 +1,7 @@
 //! Events: the transactional outbox, the relay that publishes it, and the bus.
 //!
 //! A service writes its events with [`record`] into its own `outbox` table in the same
-//! transaction as the change they describe ([`create_outbox_table`] in its first migration). A
+//! transaction as the change they describe (its first migration creates the table). A
 //! [`spawn_relay`] task per service publishes unpublished rows, oldest first, to the [`Bus`] and
 //! then marks them published: at least once (a crash between the two publishes again), so
 //! consumers use [`first_time`] (a `processed_events` table of their own) to handle each event
@@ -81,7 +81,8 @@ pub mod processed {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The `CREATE TABLE` of `outbox`, for a service's migration.
+/// The `CREATE TABLE` of `outbox` as the entity is now: what the schema tests hold a service's
+/// migrated table to (a migration writes its own SQL out, fixed).
 pub fn create_outbox_table(backend: sea_orm::DbBackend) -> TableCreateStatement {
     Schema::new(backend)
         .create_table_from_entity(outbox::Entity)
@@ -89,7 +90,8 @@ pub fn create_outbox_table(backend: sea_orm::DbBackend) -> TableCreateStatement 
         .to_owned()
 }
 
-/// The `CREATE TABLE` of `processed_events`, for a consuming service's migration.
+/// The `CREATE TABLE` of `processed_events` as the entity is now (a consuming service's
+/// migration writes it out, fixed).
 pub fn create_processed_table(backend: sea_orm::DbBackend) -> TableCreateStatement {
     Schema::new(backend)
         .create_table_from_entity(processed::Entity)

@@ -65,7 +65,8 @@ pub mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The `CREATE TABLE` of `idempotency_keys` for a service's first migration.
+/// The `CREATE TABLE` of `idempotency_keys` as the entity is now: what the schema tests hold a
+/// service's migrated table to (its first migration writes the SQL out, fixed).
 pub fn create_table(backend: sea_orm::DbBackend) -> TableCreateStatement {
     Schema::new(backend)
         .create_table_from_entity(entity::Entity)

@@ -87,7 +87,7 @@ fn require_services() -> bool {
     std::env::var("MARQUEE_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
-fn skip(test: &str, why: &str) -> Option<TestApp> {
+pub fn skip(test: &str, why: &str) -> Option<TestApp> {
     if require_services() {
         panic!("{test}: {why} (MARQUEE_TEST_REQUIRE_SERVICES=1 forbids skipping)");
     }

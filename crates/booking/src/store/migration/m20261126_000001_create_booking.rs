@@ -1,22 +1,10 @@
-//! Booking's first tables, created from the entities as they are today; later changes are
-//! explicit `ALTER`s in migrations of their own.
+//! Booking's first tables, in the SQL beside this file, fixed (one file per backend);
+//! later changes are explicit `ALTER`s in migrations of their own.
 
-use sea_orm::{EntityTrait, Schema};
 use sea_orm_migration::prelude::*;
-
-use crate::store::entities::{
-    booking, history, invoice, invoice_counter, item, outbox, step, ticket,
-};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
-
-async fn create<E: EntityTrait>(manager: &SchemaManager<'_>, entity: E) -> Result<(), DbErr> {
-    let schema = Schema::new(manager.get_database_backend());
-    manager
-        .create_table(schema.create_table_from_entity(entity))
-        .await
-}
 
 fn index(table: &str, name: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
     let mut idx = Index::create();
@@ -34,19 +22,12 @@ fn index(table: &str, name: &str, cols: &[&str], unique: bool) -> IndexCreateSta
 #[allow(elided_lifetimes_in_paths)]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create(manager, booking::Entity).await?;
-        create(manager, item::Entity).await?;
-        create(manager, history::Entity).await?;
-        create(manager, step::Entity).await?;
-        create(manager, ticket::Entity).await?;
-        create(manager, invoice::Entity).await?;
-        create(manager, invoice_counter::Entity).await?;
-        create(manager, outbox::Entity).await?;
-        manager
-            .create_table(marquee_platform::idempotency::create_table(
-                manager.get_database_backend(),
-            ))
-            .await?;
+        marquee_platform::db::run_sql(
+            manager,
+            include_str!("m20261126_000001_create_booking.postgres.sql"),
+            include_str!("m20261126_000001_create_booking.sqlite.sql"),
+        )
+        .await?;
         for idx in [
             index("bookings", "ix_bookings_user", &["user_id", "id"], false),
             index(

@@ -1,14 +1,11 @@
 //! Fees and tax per seat, what tickets and invoices show (movie, theatre, screen, show times),
 //! the door (admission), refunds, and the ticket-signing keys.
 //!
-//! The first migration builds its tables from the entities as they are now, so on a new
-//! database these columns exist already; they are added only where missing (a database made
-//! before this migration).
+//! The first migration's SQL was fixed after these columns were in it, so on a new database
+//! they exist already; they are added only where missing (a database made before this
+//! migration).
 
-use sea_orm::Schema;
 use sea_orm_migration::prelude::*;
-
-use crate::store::entities::ticket_key;
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -87,15 +84,12 @@ impl MigrationTrait for Migration {
                     .await?;
             }
         }
-        let schema = Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(ticket_key::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
+        marquee_platform::db::run_sql(
+            manager,
+            r#"CREATE TABLE IF NOT EXISTS "ticket_keys" ( "kid" varchar NOT NULL PRIMARY KEY, "private_pkcs8" text NOT NULL, "public_key" varchar NOT NULL, "created_at" bigint NOT NULL )"#,
+            r#"CREATE TABLE IF NOT EXISTS "ticket_keys" ( "kid" varchar NOT NULL PRIMARY KEY, "private_pkcs8" text NOT NULL, "public_key" varchar NOT NULL, "created_at" integer NOT NULL )"#,
+        )
+        .await?;
         Ok(())
     }
 }

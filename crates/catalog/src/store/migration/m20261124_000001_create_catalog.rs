@@ -1,10 +1,7 @@
-//! The catalog's first tables. Created from the entities as they are today; later changes are
-//! explicit `ALTER`s in migrations of their own.
+//! The catalog's first tables: the SQL beside this file, fixed (one file per backend); later
+//! changes are explicit `ALTER`s in migrations of their own.
 
-use sea_orm::{EntityTrait, Schema};
 use sea_orm_migration::prelude::*;
-
-use crate::store::entities::{city, movie, movie_genre, screen, show, theatre};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -27,28 +24,16 @@ fn index(table: &str, name: &str, cols: &[&str]) -> IndexCreateStatement {
     idx.to_owned()
 }
 
-async fn create<E: EntityTrait>(manager: &SchemaManager<'_>, entity: E) -> Result<(), DbErr> {
-    let schema = Schema::new(manager.get_database_backend());
-    manager
-        .create_table(schema.create_table_from_entity(entity))
-        .await
-}
-
 #[async_trait::async_trait]
 #[allow(elided_lifetimes_in_paths)]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create(manager, city::Entity).await?;
-        create(manager, movie::Entity).await?;
-        create(manager, movie_genre::Entity).await?;
-        create(manager, theatre::Entity).await?;
-        create(manager, screen::Entity).await?;
-        create(manager, show::Entity).await?;
-        manager
-            .create_table(marquee_platform::idempotency::create_table(
-                manager.get_database_backend(),
-            ))
-            .await?;
+        marquee_platform::db::run_sql(
+            manager,
+            include_str!("m20261124_000001_create_catalog.postgres.sql"),
+            include_str!("m20261124_000001_create_catalog.sqlite.sql"),
+        )
+        .await?;
         for idx in [
             unique(
                 "cities",

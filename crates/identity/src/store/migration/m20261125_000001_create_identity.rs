@@ -1,12 +1,7 @@
-//! Identity's first tables. Created from the entities as they are today; later changes are
-//! explicit `ALTER`s in migrations of their own.
+//! Identity's first tables: the SQL beside this file, fixed (one file per backend); later
+//! changes are explicit `ALTER`s in migrations of their own.
 
-use sea_orm::{EntityTrait, Schema};
 use sea_orm_migration::prelude::*;
-
-use crate::store::entities::{
-    client, consent, refresh_token, sign_in_failure, signing_key, token_family, user,
-};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -23,29 +18,16 @@ fn index(table: &str, name: &str, cols: &[&str], unique: bool) -> IndexCreateSta
     idx.to_owned()
 }
 
-async fn create<E: EntityTrait>(manager: &SchemaManager<'_>, entity: E) -> Result<(), DbErr> {
-    let schema = Schema::new(manager.get_database_backend());
-    manager
-        .create_table(schema.create_table_from_entity(entity))
-        .await
-}
-
 #[async_trait::async_trait]
 #[allow(elided_lifetimes_in_paths)]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create(manager, user::Entity).await?;
-        create(manager, consent::Entity).await?;
-        create(manager, token_family::Entity).await?;
-        create(manager, refresh_token::Entity).await?;
-        create(manager, client::Entity).await?;
-        create(manager, signing_key::Entity).await?;
-        create(manager, sign_in_failure::Entity).await?;
-        manager
-            .create_table(marquee_platform::idempotency::create_table(
-                manager.get_database_backend(),
-            ))
-            .await?;
+        marquee_platform::db::run_sql(
+            manager,
+            include_str!("m20261125_000001_create_identity.postgres.sql"),
+            include_str!("m20261125_000001_create_identity.sqlite.sql"),
+        )
+        .await?;
         for idx in [
             index("users", "ux_users_email_lower", &["email_lower"], true),
             index(

@@ -1,22 +1,10 @@
-//! Payments' first tables, created from the entities as they are today; later changes are
-//! explicit `ALTER`s in migrations of their own.
+//! Payments' first tables, in the SQL beside this file, fixed (one file per backend);
+//! later changes are explicit `ALTER`s in migrations of their own.
 
-use sea_orm::{EntityTrait, Schema};
 use sea_orm_migration::prelude::*;
-
-use crate::store::entities::{
-    attempt, ledger_entry, order, provider_order, provider_payment, refund, webhook,
-};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
-
-async fn create<E: EntityTrait>(manager: &SchemaManager<'_>, entity: E) -> Result<(), DbErr> {
-    let schema = Schema::new(manager.get_database_backend());
-    manager
-        .create_table(schema.create_table_from_entity(entity))
-        .await
-}
 
 fn index(table: &str, name: &str, cols: &[&str]) -> IndexCreateStatement {
     let mut idx = Index::create();
@@ -31,23 +19,12 @@ fn index(table: &str, name: &str, cols: &[&str]) -> IndexCreateStatement {
 #[allow(elided_lifetimes_in_paths)]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create(manager, order::Entity).await?;
-        create(manager, attempt::Entity).await?;
-        create(manager, refund::Entity).await?;
-        create(manager, ledger_entry::Entity).await?;
-        create(manager, webhook::Entity).await?;
-        manager
-            .create_table(marquee_platform::events::create_outbox_table(
-                manager.get_database_backend(),
-            ))
-            .await?;
-        create(manager, provider_order::Entity).await?;
-        create(manager, provider_payment::Entity).await?;
-        manager
-            .create_table(marquee_platform::idempotency::create_table(
-                manager.get_database_backend(),
-            ))
-            .await?;
+        marquee_platform::db::run_sql(
+            manager,
+            include_str!("m20261124_000001_create_payments.postgres.sql"),
+            include_str!("m20261124_000001_create_payments.sqlite.sql"),
+        )
+        .await?;
         for idx in [
             index("payment_attempts", "ix_attempts_order", &["order_id"]),
             index("refunds", "ix_refunds_order", &["order_id"]),

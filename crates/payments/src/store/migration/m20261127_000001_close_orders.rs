@@ -1,6 +1,6 @@
-//! Closed orders (CloseOrder): when and why. The first migration builds its tables from the
-//! entities as they are now, so on a new database the columns exist already; they are added
-//! only where missing.
+//! Closed orders (CloseOrder): when and why. The first migration's SQL was fixed after these
+//! columns were in it, so on a new database they exist already; they are added only where
+//! missing.
 
 use sea_orm_migration::prelude::*;
 
