@@ -137,11 +137,6 @@ entity!(outbox, "outbox", {
 });
 
 // The Ed25519 keys ticket tokens are signed with (the newest signs; all verify).
-entity!(ticket_key, "ticket_keys", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    kid: String,
-    #[sea_orm(column_type = "Text")]
-    private_pkcs8: String,
-    public_key: String,
-    created_at: i64,
-});
+pub mod ticket_key {
+    marquee_platform::key_table!("ticket_keys");
+}

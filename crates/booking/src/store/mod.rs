@@ -514,37 +514,14 @@ impl BookingStore {
 
     /// The ticket-signing keys, newest first; the first call makes one.
     pub async fn ticket_keys(&self) -> Result<Vec<KeyMaterial>, BookingError> {
-        let load = || async {
-            ticket_key::Entity::find()
-                .order_by_desc(ticket_key::Column::CreatedAt)
-                .order_by_desc(ticket_key::Column::Kid)
-                .all(&self.db)
-                .await
-                .map_err(storage)
-        };
-        let mut rows = load().await?;
-        if rows.is_empty() {
-            let k = KeyMaterial::generate(Utc::now().timestamp()).map_err(storage)?;
-            ticket_key::Entity::insert(ticket_key::ActiveModel {
-                kid: Set(k.kid),
-                private_pkcs8: Set(k.private_pkcs8),
-                public_key: Set(k.public_key),
-                created_at: Set(k.created_at),
-            })
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(storage)?;
-            rows = load().await?;
-        }
-        Ok(rows
-            .into_iter()
-            .map(|m| KeyMaterial {
-                kid: m.kid,
-                private_pkcs8: m.private_pkcs8,
-                public_key: m.public_key,
-                created_at: m.created_at,
-            })
-            .collect())
+        let mut keys = marquee_platform::keys::load_or_create::<ticket_key::Entity>(
+            &self.db,
+            Utc::now().timestamp(),
+        )
+        .await
+        .map_err(storage)?;
+        keys.reverse();
+        Ok(keys)
     }
 
     /// The connection (the outbox relay reads booking's outbox through it).

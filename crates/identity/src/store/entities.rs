@@ -125,27 +125,9 @@ pub mod client {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The Ed25519 key pairs that sign access tokens.
 pub mod signing_key {
-    use sea_orm::entity::prelude::*;
-
-    /// An Ed25519 key pair that signs access tokens.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "signing_keys")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub kid: String,
-        /// PKCS#8 DER of the private key, base64.
-        #[sea_orm(column_type = "Text")]
-        pub private_pkcs8: String,
-        /// The 32-byte public key, base64url without padding.
-        pub public_key: String,
-        pub created_at: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
+    marquee_platform::key_table!("signing_keys");
 }
 
 pub mod sign_in_failure {

@@ -233,37 +233,12 @@ impl IdentityStore {
     /// Every signing key, oldest first; one is generated (and stored) when there is none. When
     /// several instances start at once each may store one; all of them pick the oldest to sign.
     pub async fn signing_keys(&self, now: i64) -> Result<Vec<KeyMaterial>, IdentityError> {
-        let load = || async {
-            signing_key::Entity::find()
-                .order_by_asc(signing_key::Column::CreatedAt)
-                .order_by_asc(signing_key::Column::Kid)
-                .all(&self.db)
-                .await
-                .map_err(storage)
-        };
-        let mut rows = load().await?;
-        if rows.is_empty() {
-            let k = KeyMaterial::generate(now).map_err(IdentityError::internal)?;
-            signing_key::ActiveModel {
-                kid: Set(k.kid),
-                private_pkcs8: Set(k.private_pkcs8),
-                public_key: Set(k.public_key),
-                created_at: Set(k.created_at),
-            }
-            .insert(&self.db)
+        marquee_platform::keys::load_or_create::<signing_key::Entity>(&self.db, now)
             .await
-            .map_err(storage)?;
-            rows = load().await?;
-        }
-        Ok(rows
-            .into_iter()
-            .map(|m| KeyMaterial {
-                kid: m.kid,
-                private_pkcs8: m.private_pkcs8,
-                public_key: m.public_key,
-                created_at: m.created_at,
+            .map_err(|e| match e {
+                marquee_platform::keys::KeyStoreError::Db(e) => storage(e),
+                marquee_platform::keys::KeyStoreError::Key(e) => IdentityError::internal(e),
             })
-            .collect())
     }
 
     // ----- users -----------------------------------------------------------------------------
