@@ -236,6 +236,42 @@ impl IdempotencyKey {
         self.replay(db).await
     }
 
+    /// Runs `work` in a transaction that also records this key: a retry of a request already
+    /// done returns its first result without running `work`. The transaction is handed to
+    /// `work` and back, so that `work` may borrow whatever it needs. When `work` fails, a
+    /// concurrent retry of the same request may have won (and made this attempt fail, on a
+    /// unique key say): its result is then the answer. `map` turns this module's errors into
+    /// the caller's.
+    pub async fn run<T, E, F, Fut>(
+        &self,
+        db: &DatabaseConnection,
+        map: impl Fn(IdempotencyError) -> E,
+        work: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(DatabaseTransaction) -> Fut,
+        Fut: std::future::Future<Output = (DatabaseTransaction, Result<T, E>)>,
+    {
+        let txn = match self.begin(db).await.map_err(&map)? {
+            Ok(txn) => txn,
+            Err(first) => return Ok(first),
+        };
+        let (txn, outcome) = work(txn).await;
+        match outcome {
+            Ok(value) => self.commit(db, txn, value).await.map_err(map),
+            Err(error) => {
+                if let Err(e) = txn.rollback().await {
+                    tracing::warn!(error = %e, "rollback failed");
+                }
+                match self.replay(db).await {
+                    Ok(Some(first)) => Ok(first),
+                    _ => Err(error),
+                }
+            }
+        }
+    }
+
     /// Begins a transaction and replays in it: `Ok(Err(first))` when the key was seen before.
     pub async fn begin<R: DeserializeOwned>(
         &self,

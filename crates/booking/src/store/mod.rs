@@ -340,50 +340,49 @@ impl BookingStore {
             Option<DateTime<Utc>>,
         ) -> Result<String, BookingError>,
     ) -> Result<String, BookingError> {
-        let txn = match key.begin::<String>(&self.db).await.map_err(idem)? {
-            Ok(txn) => txn,
-            Err(first) => return Ok(first),
-        };
-        let result = async {
-            let b = lock_booking(&txn, booking_id).await?;
-            let from = status_of(&b.status)?;
-            let cause = decide(from, b.admitted_at, b.show_starts_at)?;
-            let to = transition(from, BookingEvent::Cancelled)?;
-            let now = Utc::now();
-            record(&txn, booking_id, &b.code, Some(from), to, &cause, now)
-                .await
-                .map_err(storage)?;
-            // The tickets are void: they go with the status change (their seats may be sold
-            // again, and a ticket's seat is unique per show).
-            ticket::Entity::delete_many()
-                .filter(ticket::Column::BookingId.eq(booking_id))
-                .exec(&txn)
-                .await
-                .map_err(storage)?;
-            let mut active: booking::ActiveModel = b.into();
-            active.status = Set(to.as_str().to_owned());
-            active.updated_at = Set(now);
-            active.update(&txn).await.map_err(storage)?;
-            schedule(&txn, booking_id, Step::SettleCancellation, now, now)
-                .await
-                .map_err(storage)?;
-            Ok::<(), BookingError>(())
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                let id = key
-                    .commit(&self.db, txn, booking_id.to_owned())
-                    .await
-                    .map_err(idem)?;
-                self.changed(booking_id);
-                Ok(id)
-            }
-            Err(e) => {
-                let _ = txn.rollback().await;
-                Err(e)
-            }
-        }
+        let id = key
+            .run(&self.db, idem, |txn| async move {
+                let result = Self::cancel_in(&txn, booking_id, decide).await;
+                (txn, result.map(|()| booking_id.to_owned()))
+            })
+            .await?;
+        self.changed(booking_id);
+        Ok(id)
+    }
+
+    /// [`Self::cancel`]'s change, in its transaction.
+    async fn cancel_in(
+        txn: &DatabaseTransaction,
+        booking_id: &str,
+        decide: impl FnOnce(
+            BookingStatus,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+        ) -> Result<String, BookingError>,
+    ) -> Result<(), BookingError> {
+        let b = lock_booking(txn, booking_id).await?;
+        let from = status_of(&b.status)?;
+        let cause = decide(from, b.admitted_at, b.show_starts_at)?;
+        let to = transition(from, BookingEvent::Cancelled)?;
+        let now = Utc::now();
+        record(txn, booking_id, &b.code, Some(from), to, &cause, now)
+            .await
+            .map_err(storage)?;
+        // The tickets are void: they go with the status change (their seats may be sold
+        // again, and a ticket's seat is unique per show).
+        ticket::Entity::delete_many()
+            .filter(ticket::Column::BookingId.eq(booking_id))
+            .exec(txn)
+            .await
+            .map_err(storage)?;
+        let mut active: booking::ActiveModel = b.into();
+        active.status = Set(to.as_str().to_owned());
+        active.updated_at = Set(now);
+        active.update(txn).await.map_err(storage)?;
+        schedule(txn, booking_id, Step::SettleCancellation, now, now)
+            .await
+            .map_err(storage)?;
+        Ok(())
     }
 
     /// Admits a booking at the door under `key`, once: the first scan sets the admission time
@@ -395,67 +394,66 @@ impl BookingStore {
         booking_id: &str,
         by: &str,
     ) -> Result<Admission, BookingError> {
-        let txn = match key.begin::<Admission>(&self.db).await.map_err(idem)? {
-            Ok(txn) => txn,
-            Err(first) => return Ok(first),
-        };
         // Milliseconds: what every later read of the admission time reports.
         let now =
             DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default();
-        let result = async {
-            let updated = booking::Entity::update_many()
-                .col_expr(booking::Column::AdmittedAt, Expr::value(Some(now)))
-                .col_expr(
-                    booking::Column::AdmittedBy,
-                    Expr::value(Some(by.to_owned())),
-                )
-                .col_expr(booking::Column::UpdatedAt, Expr::value(now))
-                .filter(booking::Column::Id.eq(booking_id))
-                .filter(booking::Column::AdmittedAt.is_null())
-                .filter(booking::Column::Status.is_in([
-                    BookingStatus::BookingCompleted.as_str(),
-                    BookingStatus::Invoiced.as_str(),
-                    BookingStatus::SettlementDone.as_str(),
-                ]))
-                .exec(&txn)
-                .await
-                .map_err(storage)?;
-            if updated.rows_affected == 1 {
-                return Ok(Admission {
-                    admitted_now: true,
-                    at_ms: now.timestamp_millis(),
-                });
-            }
-            let b = booking::Entity::find_by_id(booking_id.to_owned())
-                .one(&txn)
-                .await
-                .map_err(storage)?
-                .ok_or_else(|| BookingError::booking_not_found(booking_id))?;
-            match b.admitted_at {
-                Some(at) => Ok(Admission {
-                    admitted_now: false,
-                    at_ms: at.timestamp_millis(),
-                }),
-                None => Err(BookingError::precondition(
-                    "NO_TICKET",
-                    format!(
-                        "a booking in {} has no valid ticket",
-                        status_of(&b.status)?.as_str()
-                    ),
-                )),
-            }
+        let first = key
+            .run(&self.db, idem, |txn| async move {
+                let result = Self::admit_in(&txn, booking_id, by, now).await;
+                (txn, result)
+            })
+            .await?;
+        self.changed(booking_id);
+        Ok(first)
+    }
+
+    /// [`Self::admit`]'s change, in its transaction.
+    async fn admit_in(
+        txn: &DatabaseTransaction,
+        booking_id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, BookingError> {
+        let updated = booking::Entity::update_many()
+            .col_expr(booking::Column::AdmittedAt, Expr::value(Some(now)))
+            .col_expr(
+                booking::Column::AdmittedBy,
+                Expr::value(Some(by.to_owned())),
+            )
+            .col_expr(booking::Column::UpdatedAt, Expr::value(now))
+            .filter(booking::Column::Id.eq(booking_id))
+            .filter(booking::Column::AdmittedAt.is_null())
+            .filter(booking::Column::Status.is_in([
+                BookingStatus::BookingCompleted.as_str(),
+                BookingStatus::Invoiced.as_str(),
+                BookingStatus::SettlementDone.as_str(),
+            ]))
+            .exec(txn)
+            .await
+            .map_err(storage)?;
+        if updated.rows_affected == 1 {
+            return Ok(Admission {
+                admitted_now: true,
+                at_ms: now.timestamp_millis(),
+            });
         }
-        .await;
-        match result {
-            Ok(admission) => {
-                let first = key.commit(&self.db, txn, admission).await.map_err(idem)?;
-                self.changed(booking_id);
-                Ok(first)
-            }
-            Err(e) => {
-                let _ = txn.rollback().await;
-                Err(e)
-            }
+        let b = booking::Entity::find_by_id(booking_id.to_owned())
+            .one(txn)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| BookingError::booking_not_found(booking_id))?;
+        match b.admitted_at {
+            Some(at) => Ok(Admission {
+                admitted_now: false,
+                at_ms: at.timestamp_millis(),
+            }),
+            None => Err(BookingError::precondition(
+                "NO_TICKET",
+                format!(
+                    "a booking in {} has no valid ticket",
+                    status_of(&b.status)?.as_str()
+                ),
+            )),
         }
     }
 
@@ -467,49 +465,45 @@ impl BookingStore {
         booking_id: &str,
         reference: &str,
     ) -> Result<(), BookingError> {
-        let txn = match key.begin::<String>(&self.db).await.map_err(idem)? {
-            Ok(txn) => txn,
-            Err(_) => return Ok(()),
-        };
-        let result = async {
-            let b = lock_booking(&txn, booking_id).await?;
-            let from = status_of(&b.status)?;
-            if from == BookingStatus::SettlementDone {
-                return Ok(());
-            }
-            let to = transition(from, BookingEvent::Settled)?;
-            let now = Utc::now();
-            record(
-                &txn,
-                booking_id,
-                &b.code,
-                Some(from),
-                to,
-                &format!("the theatre was paid (settlement {reference})"),
-                now,
-            )
-            .await
-            .map_err(storage)?;
-            let mut active: booking::ActiveModel = b.into();
-            active.status = Set(to.as_str().to_owned());
-            active.updated_at = Set(now);
-            active.update(&txn).await.map_err(storage)?;
-            Ok::<(), BookingError>(())
+        let _: String = key
+            .run(&self.db, idem, |txn| async move {
+                let result = Self::settle_in(&txn, booking_id, reference).await;
+                (txn, result.map(|()| booking_id.to_owned()))
+            })
+            .await?;
+        self.changed(booking_id);
+        Ok(())
+    }
+
+    /// [`Self::settle`]'s change, in its transaction.
+    async fn settle_in(
+        txn: &DatabaseTransaction,
+        booking_id: &str,
+        reference: &str,
+    ) -> Result<(), BookingError> {
+        let b = lock_booking(txn, booking_id).await?;
+        let from = status_of(&b.status)?;
+        if from == BookingStatus::SettlementDone {
+            return Ok(());
         }
-        .await;
-        match result {
-            Ok(()) => {
-                key.commit(&self.db, txn, booking_id.to_owned())
-                    .await
-                    .map_err(idem)?;
-                self.changed(booking_id);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = txn.rollback().await;
-                Err(e)
-            }
-        }
+        let to = transition(from, BookingEvent::Settled)?;
+        let now = Utc::now();
+        record(
+            txn,
+            booking_id,
+            &b.code,
+            Some(from),
+            to,
+            &format!("the theatre was paid (settlement {reference})"),
+            now,
+        )
+        .await
+        .map_err(storage)?;
+        let mut active: booking::ActiveModel = b.into();
+        active.status = Set(to.as_str().to_owned());
+        active.updated_at = Set(now);
+        active.update(txn).await.map_err(storage)?;
+        Ok(())
     }
 
     /// The ticket-signing keys, newest first; the first call makes one.

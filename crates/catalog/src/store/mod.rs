@@ -429,43 +429,14 @@ impl CatalogStore {
 
     // ----- writes ----------------------------------------------------------------------------
 
-    /// Runs `work` in a transaction that also records the idempotency key: a retry of a request
-    /// already done returns its first result without running `work`. The transaction is handed
-    /// to `work` and back, so that `work` may borrow whatever it needs.
+    /// Runs `work` under `key` ([`IdempotencyKey::run`]).
     async fn run<T, F, Fut>(&self, key: &IdempotencyKey, work: F) -> Result<T, CatalogError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce(DatabaseTransaction) -> Fut,
         Fut: std::future::Future<Output = (DatabaseTransaction, Result<T, CatalogError>)>,
     {
-        let txn = match key.begin(&self.db).await.map_err(idem)? {
-            Ok(txn) => txn,
-            Err(first) => return Ok(first),
-        };
-        let (txn, outcome) = work(txn).await;
-        self.finish(key, txn, outcome).await
-    }
-
-    async fn finish<T: Serialize + DeserializeOwned>(
-        &self,
-        key: &IdempotencyKey,
-        txn: DatabaseTransaction,
-        outcome: Result<T, CatalogError>,
-    ) -> Result<T, CatalogError> {
-        match outcome {
-            Ok(value) => key.commit(&self.db, txn, value).await.map_err(idem),
-            Err(error) => {
-                if let Err(e) = txn.rollback().await {
-                    tracing::warn!(error = %e, "rollback failed");
-                }
-                // A concurrent retry of the same request may have won the race (and made this
-                // attempt fail on a unique key): the first result is the answer.
-                match key.replay(&self.db).await {
-                    Ok(Some(first)) => Ok(first),
-                    _ => Err(error),
-                }
-            }
-        }
+        key.run(&self.db, idem, work).await
     }
 
     /// Adds a city.

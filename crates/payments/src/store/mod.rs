@@ -139,27 +139,14 @@ impl PaymentsStore {
         marquee_platform::db::ping(&self.db).await
     }
 
+    /// Runs `work` under `key` ([`IdempotencyKey::run`]).
     async fn run<T, F, Fut>(&self, key: &IdempotencyKey, work: F) -> Result<T, PaymentsError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce(DatabaseTransaction) -> Fut,
         Fut: std::future::Future<Output = (DatabaseTransaction, Result<T, PaymentsError>)>,
     {
-        let txn = match key.begin(&self.db).await.map_err(idem)? {
-            Ok(txn) => txn,
-            Err(first) => return Ok(first),
-        };
-        let (txn, outcome) = work(txn).await;
-        match outcome {
-            Ok(value) => key.commit(&self.db, txn, value).await.map_err(idem),
-            Err(error) => {
-                let _ = txn.rollback().await;
-                match key.replay(&self.db).await {
-                    Ok(Some(first)) => Ok(first),
-                    _ => Err(error),
-                }
-            }
-        }
+        key.run(&self.db, idem, work).await
     }
 
     /// The first result stored under `key`, if the request was done before.
