@@ -1240,3 +1240,77 @@ async fn watchers_skip_events_they_have_and_resync_on_gaps() {
     assert_eq!(next_hold(&mut holder).await.0, pb::HoldEventKind::Released);
     app.stop().await;
 }
+
+/// Redis itself restarts (killed, started again empty) under a running instance: the holder's
+/// stream says LOST, a seat map watcher is sent the map as it now is (without waiting for a new
+/// change), sold seats stay sold, and holding works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_loses_holds_keeps_sales() {
+    const TEST: &str = "redis_restart_loses_holds_keeps_sales";
+    let Some(mut redis) = common::PrivateRedis::start(TEST).await else {
+        return;
+    };
+    let Ok(admin) = std::env::var("MARQUEE_TEST_DATABASE_URL") else {
+        let _ = common::skip(TEST, "MARQUEE_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let ext = common::External::create_on(admin, redis.url())
+        .await
+        .expect("database");
+    let cfg = marquee_seating::SeatingConfig {
+        hold_check_interval_ms: 200,
+        ..marquee_seating::SeatingConfig::default()
+    };
+    let app = TestApp::spawn_external(ext, common::server_config(), cfg, None).await;
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let (alice, bob, carol) = (customer("alice"), customer("bob"), customer("carol"));
+    let sold = hold(&mut c, &bob, &s.id, &["A-1", "A-2"])
+        .await
+        .expect("bob");
+    confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
+        .await
+        .expect("sold");
+    let lost = hold(&mut c, &alice, &s.id, &["B-1", "B-2"])
+        .await
+        .expect("alice");
+    let mut holder = c
+        .watch_hold(authed(
+            &alice,
+            pb::WatchHoldRequest {
+                hold_id: lost.hold_id.clone(),
+            },
+        ))
+        .await
+        .expect("watch hold")
+        .into_inner();
+    assert_eq!(next_hold(&mut holder).await.0, pb::HoldEventKind::Active);
+    let mut seats = watch(&mut c, &customer("dave"), &s.id).await;
+    let before = snapshot_of(next_of(&mut seats).await);
+    assert_eq!(state_in(&before, "B-1"), pb::SeatState::Held);
+
+    redis.restart().await;
+
+    assert_eq!(next_hold(&mut holder).await.0, pb::HoldEventKind::Lost);
+    let after = snapshot_of(next_of(&mut seats).await);
+    assert!(after.version > before.version);
+    assert_eq!(state_in(&after, "B-1"), pb::SeatState::Available);
+    assert_eq!(state_in(&after, "B-2"), pb::SeatState::Available);
+    assert_eq!(state_in(&after, "A-1"), pb::SeatState::Sold);
+    assert_eq!(state_in(&after, "A-2"), pb::SeatState::Sold);
+    let err = hold(&mut c, &carol, &s.id, &["A-2"])
+        .await
+        .expect_err("still sold");
+    assert_eq!(common::reason(&err), "SEAT_TAKEN");
+    let again = hold(&mut c, &carol, &s.id, &["B-1"])
+        .await
+        .expect("holding works again");
+    let held = change_of(next_of(&mut seats).await);
+    assert_eq!(held.cause(), pb::SeatChangeCause::Held);
+    assert_eq!(held.version, after.version + 1);
+    confirm(&mut c, &again, again.fencing_token, "BK-AGAIN")
+        .await
+        .expect("sold after the restart");
+    app.stop().await;
+}

@@ -83,7 +83,7 @@ pub fn loud(message: &str) {
     let _ = writeln!(err, "\n*** {message}\n");
 }
 
-fn require_services() -> bool {
+pub fn require_services() -> bool {
     std::env::var("MARQUEE_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
@@ -938,4 +938,76 @@ pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
         format!("Bearer {token}").parse().expect("header"),
     );
     request
+}
+
+/// A Redis server of one test's own (`redis-server` from PATH, on a free port, keeping nothing
+/// on disk), which the test may kill and start again: a real restart, which the shared Redis
+/// cannot have without disturbing the tests running beside it. Killed when dropped.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    /// Starts one, or says why not (`None`, loudly; a failure when CI requires the servers).
+    pub async fn start(test: &str) -> Option<PrivateRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut redis = PrivateRedis { port, child: None };
+        match redis.run().await {
+            Ok(()) => Some(redis),
+            Err(why) if require_services() => panic!("{test}: {why}"),
+            Err(why) => {
+                loud(&format!("SKIPPED {test}: {why}"));
+                None
+            }
+        }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL: no goodbye to its clients, and its data is gone).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.run().await.expect("redis-server starts again");
+    }
+
+    async fn run(&mut self) -> Result<(), String> {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run redis-server: {e}"))?;
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err(format!("redis-server did not listen on {}", self.port))
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
