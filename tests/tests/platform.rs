@@ -496,6 +496,77 @@ async fn redis_tails_follow_a_topic_from_now_on() {
         .expect("clean up");
 }
 
+/// The next event a tail gets, within 20 s: its aggregate id.
+async fn next_published(tail: &mut marquee_platform::events::Tail) -> String {
+    tokio::time::timeout(Duration::from_secs(20), tail.next())
+        .await
+        .expect("published without waiting for the relay's next look")
+        .expect("bus")
+        .aggregate_id
+}
+
+/// On PostgreSQL the outbox relay hears each commit that wrote events (the outbox's trigger
+/// notifies, and the relay listens), so it publishes them at once: here its own look at the
+/// outbox comes only every ten minutes, and the events still arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_relays_publish_at_commit() {
+    use marquee_platform::events;
+    use sea_orm::TransactionTrait as _;
+    use sea_orm_migration::MigratorTrait as _;
+    const TEST: &str = "postgres_relays_publish_at_commit";
+    let ext = match common::External::create().await {
+        Ok(ext) => ext,
+        Err(why) => {
+            let _ = common::skip(TEST, &why);
+            return;
+        }
+    };
+    let db = marquee_platform::db::connect(&ext.database_url, "payments")
+        .await
+        .expect("postgres");
+    marquee_payments::store::migration::Migrator::up(&db, None)
+        .await
+        .expect("migrate");
+    let bus = events::Bus::in_process();
+    let mut tail = bus.tail("relay.test").await.expect("tail");
+    let stop = marquee_platform::CancellationToken::new();
+    let relay = events::spawn_relay_polling(
+        db.clone(),
+        bus.clone(),
+        stop.clone(),
+        Some(Duration::from_secs(600)),
+    );
+    let commit = |ids: &'static [&'static str]| {
+        let db = db.clone();
+        async move {
+            let txn = db.begin().await.expect("begin");
+            for id in ids {
+                events::record(&txn, "relay.test", id, &serde_json::json!({}))
+                    .await
+                    .expect("record");
+            }
+            txn.commit().await.expect("commit");
+        }
+    };
+    // The first is published by the relay's first look (it listens before it looks) ...
+    commit(&["first"]).await;
+    assert_eq!(next_published(&mut tail).await, "first");
+    // ... and these, committed while it waits for ten minutes, by the notifications alone.
+    // (The pauses let the relay finish its look and go idle: committed during a look, an
+    // event would be found by the next look, with no notification needed.)
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    commit(&["second", "third"]).await;
+    assert_eq!(next_published(&mut tail).await, "second");
+    assert_eq!(next_published(&mut tail).await, "third");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    commit(&["fourth"]).await;
+    assert_eq!(next_published(&mut tail).await, "fourth");
+    stop.cancel();
+    let _ = relay.await;
+    let _ = db.close().await;
+    ext.drop_database().await;
+}
+
 /// Idempotency keys are kept for `server.idempotency_retention_secs` and then forgotten: a
 /// fresh key is stored with its first result, and soon after its retention it is gone.
 async fn idempotency_keys_are_forgotten_after_retention(test: &str, backend: Backend) {

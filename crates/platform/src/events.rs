@@ -482,14 +482,45 @@ impl Subscription {
     }
 }
 
+/// How often an idle relay looks at its outbox when nothing tells it of new rows (SQLite, or
+/// PostgreSQL while its notifications cannot be heard).
+const RELAY_POLL: Duration = Duration::from_millis(100);
+
+/// How often an idle relay that hears PostgreSQL's notifications looks anyway: for a
+/// notification lost while its listening connection was down.
+const RELAY_POLL_NOTIFIED: Duration = Duration::from_secs(1);
+
 /// Publishes a service's outbox to the bus until `stop`: unpublished rows oldest first, each
 /// marked published after the bus took it.
+///
+/// On PostgreSQL the relay listens for the notification [`NotifyOnOutbox`]'s trigger sends
+/// when a transaction that wrote to the outbox commits (of any instance on the database), so
+/// an event goes out at once rather than at the next look.
 pub fn spawn_relay(
     db: DatabaseConnection,
     bus: Bus,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_relay_polling(db, bus, stop, None)
+}
+
+/// As [`spawn_relay`], looking at the outbox every `poll` when idle (instead of every 0.1 s,
+/// or every second when it hears notifications). Tests use a long one to show that the
+/// notifications alone move events.
+pub fn spawn_relay_polling(
+    db: DatabaseConnection,
+    bus: Bus,
+    stop: CancellationToken,
+    poll: Option<Duration>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let nudge = Arc::new(tokio::sync::Notify::new());
+        let notified = listen_for_outbox(&db, nudge.clone(), stop.clone()).await;
+        let poll = poll.unwrap_or(if notified {
+            RELAY_POLL_NOTIFIED
+        } else {
+            RELAY_POLL
+        });
         loop {
             let idle = match relay_once(&db, &bus).await {
                 Ok(n) => n == 0,
@@ -500,7 +531,8 @@ pub fn spawn_relay(
             };
             if idle {
                 tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    () = nudge.notified() => {}
+                    () = tokio::time::sleep(poll) => {}
                     () = stop.cancelled() => return,
                 }
             } else if stop.is_cancelled() {
@@ -508,6 +540,97 @@ pub fn spawn_relay(
             }
         }
     })
+}
+
+/// The notification channel of the outbox in the connection's schema.
+fn outbox_channel(schema: &str) -> String {
+    format!("marquee_outbox_{schema}")
+}
+
+/// On PostgreSQL, listens (on a connection of its own, in a task of its own) for the outbox's
+/// notifications and turns each into a nudge; true when it listens.
+async fn listen_for_outbox(
+    db: &DatabaseConnection,
+    nudge: Arc<tokio::sync::Notify>,
+    stop: CancellationToken,
+) -> bool {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return false;
+    }
+    let schema = match db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT current_schema() AS s",
+        ))
+        .await
+        .and_then(|row| row.map(|r| r.try_get::<String>("", "s")).transpose())
+    {
+        Ok(Some(schema)) => schema,
+        other => {
+            tracing::warn!(?other, "outbox relay: no schema to listen in; polling");
+            return false;
+        }
+    };
+    let pool = db.get_postgres_connection_pool();
+    let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(pool).await {
+        Ok(l) => l,
+        Err(error) => {
+            tracing::warn!(%error, "outbox relay: cannot listen; polling");
+            return false;
+        }
+    };
+    if let Err(error) = listener.listen(&outbox_channel(&schema)).await {
+        tracing::warn!(%error, "outbox relay: cannot listen; polling");
+        return false;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                n = listener.recv() => match n {
+                    Ok(_) => nudge.notify_one(),
+                    Err(error) => {
+                        // recv reconnects on its next call; the relay's own look covers what
+                        // was missed meanwhile.
+                        tracing::warn!(%error, "outbox relay: lost its notifications");
+                        tokio::time::sleep(RELAY_POLL_NOTIFIED).await;
+                    }
+                },
+            }
+        }
+    });
+    true
+}
+
+/// The migration every service with an outbox runs: on PostgreSQL, a trigger that notifies the
+/// outbox's channel when a transaction that inserted into it commits (PostgreSQL sends
+/// notifications at commit, and once per transaction), which [`spawn_relay`] listens for.
+/// Nothing on SQLite, whose one process polls.
+pub struct NotifyOnOutbox;
+
+impl sea_orm_migration::MigrationName for NotifyOnOutbox {
+    fn name(&self) -> &str {
+        "m20261129_000001_outbox_notify"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+#[allow(elided_lifetimes_in_paths)]
+impl sea_orm_migration::MigrationTrait for NotifyOnOutbox {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        crate::db::run_sql(
+            manager,
+            // (run_sql splits at a `;` that ends a line: the function's body keeps to one.)
+            "CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN PERFORM pg_notify('marquee_outbox_' || TG_TABLE_SCHEMA, ''); RETURN NULL; END $$;
+DROP TRIGGER IF EXISTS outbox_notify ON outbox;
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+  FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+",
+            "",
+        )
+        .await
+    }
 }
 
 /// How long a relay may take to publish one batch on PostgreSQL, where the batch's rows stay

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_booking::Migration),
             Box::new(m20261127_000001_tickets_fees_door::Migration),
             Box::new(marquee_platform::idempotency::IndexCreatedAt),
+            Box::new(marquee_platform::events::NotifyOnOutbox),
         ]
     }
 }

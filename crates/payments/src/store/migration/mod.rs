@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_payments::Migration),
             Box::new(m20261127_000001_close_orders::Migration),
             Box::new(marquee_platform::idempotency::IndexCreatedAt),
+            Box::new(marquee_platform::events::NotifyOnOutbox),
         ]
     }
 }
