@@ -984,6 +984,75 @@ async fn two_instances_expire_each_hold_once() {
     app.stop().await;
 }
 
+/// A show with two seats sold (bob's) and two held (alice's B-1 and B-2), with the
+/// holder's WatchHold and a seat map watcher open: where the Redis loss tests start.
+struct LossScene {
+    c: Client,
+    show_id: String,
+    lost: pb::Hold,
+    holder: tonic::Streaming<pb::WatchHoldResponse>,
+    seats: tonic::Streaming<pb::WatchSeatsResponse>,
+    before: pb::SeatMap,
+}
+
+async fn loss_scene(app: &TestApp) -> LossScene {
+    let v = common::venue(app).await;
+    let s = show(app, &v, 86_400).await;
+    let mut c = client(app).await;
+    let (alice, bob) = (customer("alice"), customer("bob"));
+    let sold = hold(&mut c, &bob, &s.id, &["A-1", "A-2"])
+        .await
+        .expect("bob");
+    confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
+        .await
+        .expect("sold");
+    let lost = hold(&mut c, &alice, &s.id, &["B-1", "B-2"])
+        .await
+        .expect("alice");
+    let mut holder = c
+        .watch_hold(authed(
+            &alice,
+            pb::WatchHoldRequest {
+                hold_id: lost.hold_id.clone(),
+            },
+        ))
+        .await
+        .expect("watch hold")
+        .into_inner();
+    assert_eq!(next_hold(&mut holder).await.0, pb::HoldEventKind::Active);
+    let mut seats = watch(&mut c, &customer("dave"), &s.id).await;
+    let before = snapshot_of(next_of(&mut seats).await);
+    assert_eq!(state_in(&before, "B-2"), pb::SeatState::Held);
+    LossScene {
+        c,
+        show_id: s.id,
+        lost,
+        holder,
+        seats,
+        before,
+    }
+}
+
+/// After the loss: the sold seats stay sold, the lost hold cannot be confirmed, and its seats
+/// can be held again (carol's new hold of B-1).
+async fn sold_stay_sold_and_lost_seats_are_free(sc: &mut LossScene) -> pb::Hold {
+    let carol = customer("carol");
+    let map = seat_map(&mut sc.c, None, &sc.show_id).await;
+    assert_eq!(state_of(&map, "A-1"), pb::SeatState::Sold);
+    assert_eq!(state_of(&map, "B-1"), pb::SeatState::Available);
+    let err = hold(&mut sc.c, &carol, &sc.show_id, &["A-2"])
+        .await
+        .expect_err("still sold");
+    assert_eq!(common::reason(&err), "SEAT_TAKEN");
+    let err = confirm(&mut sc.c, &sc.lost, sc.lost.fencing_token, "BK-LOST")
+        .await
+        .expect_err("lost hold");
+    assert_eq!(common::reason(&err), "HOLD_NOT_FOUND");
+    hold(&mut sc.c, &carol, &sc.show_id, &["B-1"])
+        .await
+        .expect("the lost hold's seat is free")
+}
+
 /// Redis loses this deployment's data mid-test: holds are lost (LOST on WatchHold), sold seats
 /// come back from the database, nothing is sold twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1003,37 +1072,7 @@ async fn redis_data_loss_keeps_sold_seats() {
     else {
         return;
     };
-    let v = common::venue(&app).await;
-    let s = show(&app, &v, 86_400).await;
-    let mut c = client(&app).await;
-    let (alice, bob, carol) = (customer("alice"), customer("bob"), customer("carol"));
-    let sold = hold(&mut c, &bob, &s.id, &["A-1", "A-2"])
-        .await
-        .expect("bob");
-    confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
-        .await
-        .expect("sold");
-    let lost = hold(&mut c, &alice, &s.id, &["B-1", "B-2"])
-        .await
-        .expect("alice");
-    // A seat map watcher, open across the loss.
-    let mut seats = watch(&mut c, &customer("dave"), &s.id).await;
-    let before = snapshot_of(seats.next().await.expect("snapshot").expect("ok"));
-    assert_eq!(state_in(&before, "B-2"), pb::SeatState::Held);
-    let mut watch = c
-        .watch_hold(authed(
-            &alice,
-            pb::WatchHoldRequest {
-                hold_id: lost.hold_id.clone(),
-            },
-        ))
-        .await
-        .expect("watch")
-        .into_inner();
-    assert_eq!(
-        watch.next().await.expect("msg").expect("ok").kind(),
-        pb::HoldEventKind::Active
-    );
+    let mut sc = loss_scene(&app).await;
 
     // Every key of this deployment goes (what FLUSHALL does to it, without disturbing the other
     // tests that share this Redis).
@@ -1044,29 +1083,12 @@ async fn redis_data_loss_keeps_sold_seats() {
     common::delete_redis_prefix(&redis, &ext.redis_prefix)
         .await
         .expect("delete the deployment's keys");
-    let mut last = None;
-    while let Some(m) = watch.next().await {
-        last = Some(m.expect("ok").kind());
-    }
-    assert_eq!(last, Some(pb::HoldEventKind::Lost));
-    let map = seat_map(&mut c, None, &s.id).await;
-    assert_eq!(state_of(&map, "A-1"), pb::SeatState::Sold);
-    assert_eq!(state_of(&map, "B-1"), pb::SeatState::Available);
-    let err = hold(&mut c, &carol, &s.id, &["A-2"])
-        .await
-        .expect_err("still sold");
-    assert_eq!(common::reason(&err), "SEAT_TAKEN");
-    let err = confirm(&mut c, &lost, lost.fencing_token, "BK-LOST")
-        .await
-        .expect_err("lost hold");
-    assert_eq!(common::reason(&err), "HOLD_NOT_FOUND");
-    hold(&mut c, &carol, &s.id, &["B-1"])
-        .await
-        .expect("the lost hold's seat is free");
+    assert_eq!(next_hold(&mut sc.holder).await.0, pb::HoldEventKind::Lost);
+    sold_stay_sold_and_lost_seats_are_free(&mut sc).await;
     // The store's versions started a new run: the watcher is sent the whole map again (a change
     // alone would leave B-2 held in its view, as nothing announced the lost hold).
-    let after = snapshot_of(next_of(&mut seats).await);
-    assert!(after.version > before.version);
+    let after = snapshot_of(next_of(&mut sc.seats).await);
+    assert!(after.version > sc.before.version);
     assert_eq!(state_in(&after, "B-1"), pb::SeatState::Held);
     assert_eq!(state_in(&after, "B-2"), pb::SeatState::Available);
     assert_eq!(state_in(&after, "A-1"), pb::SeatState::Sold);
@@ -1262,54 +1284,23 @@ async fn redis_restart_loses_holds_keeps_sales() {
         ..marquee_seating::SeatingConfig::default()
     };
     let app = TestApp::spawn_external(ext, common::server_config(), cfg, None).await;
-    let v = common::venue(&app).await;
-    let s = show(&app, &v, 86_400).await;
-    let mut c = client(&app).await;
-    let (alice, bob, carol) = (customer("alice"), customer("bob"), customer("carol"));
-    let sold = hold(&mut c, &bob, &s.id, &["A-1", "A-2"])
-        .await
-        .expect("bob");
-    confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
-        .await
-        .expect("sold");
-    let lost = hold(&mut c, &alice, &s.id, &["B-1", "B-2"])
-        .await
-        .expect("alice");
-    let mut holder = c
-        .watch_hold(authed(
-            &alice,
-            pb::WatchHoldRequest {
-                hold_id: lost.hold_id.clone(),
-            },
-        ))
-        .await
-        .expect("watch hold")
-        .into_inner();
-    assert_eq!(next_hold(&mut holder).await.0, pb::HoldEventKind::Active);
-    let mut seats = watch(&mut c, &customer("dave"), &s.id).await;
-    let before = snapshot_of(next_of(&mut seats).await);
-    assert_eq!(state_in(&before, "B-1"), pb::SeatState::Held);
+    let mut sc = loss_scene(&app).await;
 
     redis.restart().await;
 
-    assert_eq!(next_hold(&mut holder).await.0, pb::HoldEventKind::Lost);
-    let after = snapshot_of(next_of(&mut seats).await);
-    assert!(after.version > before.version);
+    assert_eq!(next_hold(&mut sc.holder).await.0, pb::HoldEventKind::Lost);
+    // Sent at the reconnection, before anything else changes.
+    let after = snapshot_of(next_of(&mut sc.seats).await);
+    assert!(after.version > sc.before.version);
     assert_eq!(state_in(&after, "B-1"), pb::SeatState::Available);
     assert_eq!(state_in(&after, "B-2"), pb::SeatState::Available);
     assert_eq!(state_in(&after, "A-1"), pb::SeatState::Sold);
     assert_eq!(state_in(&after, "A-2"), pb::SeatState::Sold);
-    let err = hold(&mut c, &carol, &s.id, &["A-2"])
-        .await
-        .expect_err("still sold");
-    assert_eq!(common::reason(&err), "SEAT_TAKEN");
-    let again = hold(&mut c, &carol, &s.id, &["B-1"])
-        .await
-        .expect("holding works again");
-    let held = change_of(next_of(&mut seats).await);
+    let again = sold_stay_sold_and_lost_seats_are_free(&mut sc).await;
+    let held = change_of(next_of(&mut sc.seats).await);
     assert_eq!(held.cause(), pb::SeatChangeCause::Held);
     assert_eq!(held.version, after.version + 1);
-    confirm(&mut c, &again, again.fencing_token, "BK-AGAIN")
+    confirm(&mut sc.c, &again, again.fencing_token, "BK-AGAIN")
         .await
         .expect("sold after the restart");
     app.stop().await;
