@@ -984,6 +984,27 @@ async fn two_instances_expire_each_hold_once() {
     app.stop().await;
 }
 
+/// Seating settings under which a holder's stream checks its hold every 0.2 s (it finds a lost
+/// hold, or a missed extension, that soon).
+fn checked_often() -> marquee_seating::SeatingConfig {
+    marquee_seating::SeatingConfig {
+        hold_check_interval_ms: 200,
+        ..marquee_seating::SeatingConfig::default()
+    }
+}
+
+/// Every service on PostgreSQL + Redis, with [`checked_often`] seating.
+async fn spawn_checked_often(name: &str) -> Option<TestApp> {
+    TestApp::spawn_seating(
+        name,
+        Backend::Postgres,
+        false,
+        common::server_config(),
+        checked_often(),
+    )
+    .await
+}
+
 /// A show with two seats sold (bob's) and two held (alice's B-1 and B-2), with the
 /// holder's WatchHold and a seat map watcher open: where the Redis loss tests start.
 struct LossScene {
@@ -1057,19 +1078,7 @@ async fn sold_stay_sold_and_lost_seats_are_free(sc: &mut LossScene) -> pb::Hold 
 /// come back from the database, nothing is sold twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_data_loss_keeps_sold_seats() {
-    let cfg = marquee_seating::SeatingConfig {
-        hold_check_interval_ms: 200,
-        ..marquee_seating::SeatingConfig::default()
-    };
-    let Some(app) = TestApp::spawn_seating(
-        "data_loss::postgres",
-        Backend::Postgres,
-        false,
-        common::server_config(),
-        cfg,
-    )
-    .await
-    else {
+    let Some(app) = spawn_checked_often("data_loss::postgres").await else {
         return;
     };
     let mut sc = loss_scene(&app).await;
@@ -1150,19 +1159,7 @@ fn change_of(m: pb::WatchSeatsResponse) -> pb::SeatChange {
 /// makes a gap by moving the show's version on.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchers_skip_events_they_have_and_resync_on_gaps() {
-    let cfg = marquee_seating::SeatingConfig {
-        hold_check_interval_ms: 200,
-        ..marquee_seating::SeatingConfig::default()
-    };
-    let Some(app) = TestApp::spawn_seating(
-        "stale_and_gaps::postgres",
-        Backend::Postgres,
-        false,
-        common::server_config(),
-        cfg,
-    )
-    .await
-    else {
+    let Some(app) = spawn_checked_often("stale_and_gaps::postgres").await else {
         return;
     };
     use fred::prelude::{HashesInterface as _, KeysInterface as _, PubsubInterface as _};
@@ -1279,11 +1276,7 @@ async fn redis_restart_loses_holds_keeps_sales() {
     let ext = common::External::create_on(admin, redis.url())
         .await
         .expect("database");
-    let cfg = marquee_seating::SeatingConfig {
-        hold_check_interval_ms: 200,
-        ..marquee_seating::SeatingConfig::default()
-    };
-    let app = TestApp::spawn_external(ext, common::server_config(), cfg, None).await;
+    let app = TestApp::spawn_external(ext, common::server_config(), checked_often(), None).await;
     let mut sc = loss_scene(&app).await;
 
     redis.restart().await;

@@ -105,3 +105,22 @@ pub async fn run_sql(
     }
     Ok(())
 }
+
+/// An index of a migration: `name` on `table`'s `cols`, unique or not.
+pub fn index(
+    table: &str,
+    name: &str,
+    cols: &[&str],
+    unique: bool,
+) -> sea_orm::sea_query::IndexCreateStatement {
+    use sea_orm::sea_query::{Alias, Index};
+    let mut idx = Index::create();
+    idx.name(name).table(Alias::new(table));
+    if unique {
+        idx.unique();
+    }
+    for c in cols {
+        idx.col(Alias::new(*c));
+    }
+    idx.to_owned()
+}

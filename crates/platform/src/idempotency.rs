@@ -227,15 +227,6 @@ impl IdempotencyKey {
         }
     }
 
-    /// After a change failed (for example on a unique key because a concurrent retry of the same
-    /// request won), the winner's result, if there is one.
-    pub async fn replay_after_failure<R: DeserializeOwned>(
-        &self,
-        db: &DatabaseConnection,
-    ) -> Result<Option<R>, IdempotencyError> {
-        self.replay(db).await
-    }
-
     /// Runs `work` in a transaction that also records this key: a retry of a request already
     /// done returns its first result without running `work`. The transaction is handed to
     /// `work` and back, so that `work` may borrow whatever it needs. When `work` fails, a

@@ -589,13 +589,11 @@ impl BookingStore {
         key: &IdempotencyKey,
         booking_id: &str,
     ) -> Result<(), BookingError> {
-        let txn = match key.begin::<String>(&self.db).await.map_err(idem)? {
-            Ok(txn) => txn,
-            Err(_) => return Ok(()),
-        };
-        key.commit(&self.db, txn, booking_id.to_owned())
-            .await
-            .map_err(idem)?;
+        let _: String = key
+            .run(&self.db, idem, |txn| async move {
+                (txn, Ok(booking_id.to_owned()))
+            })
+            .await?;
         Ok(())
     }
 

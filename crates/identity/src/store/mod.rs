@@ -206,28 +206,6 @@ impl IdentityStore {
         marquee_platform::db::ping(&self.db).await
     }
 
-    async fn begin<R: DeserializeOwned>(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Result<DatabaseTransaction, R>, IdentityError> {
-        key.begin(&self.db).await.map_err(idem)
-    }
-
-    async fn finish<R: Serialize + DeserializeOwned>(
-        &self,
-        key: &IdempotencyKey,
-        txn: DatabaseTransaction,
-        out: Result<R, IdentityError>,
-    ) -> Result<R, IdentityError> {
-        match out {
-            Ok(v) => key.commit(&self.db, txn, v).await.map_err(idem),
-            Err(e) => {
-                let _ = txn.rollback().await;
-                Err(e)
-            }
-        }
-    }
-
     // ----- keys ------------------------------------------------------------------------------
 
     /// Every signing key, oldest first; one is generated (and stored) when there is none. When
@@ -282,23 +260,14 @@ impl IdentityStore {
         new: &NewUser,
     ) -> Result<User, IdentityError> {
         match key {
+            // A concurrent retry of the same request may win the race (this one then fails with
+            // EMAIL_TAKEN): its user is the answer.
             Some(key) => {
-                let txn = match self.begin(key).await? {
-                    Ok(t) => t,
-                    Err(first) => return Ok(first),
-                };
-                let out = Self::insert_user(&txn, new).await;
-                match out {
-                    Err(IdentityError::EmailTaken) => {
-                        let _ = txn.rollback().await;
-                        // A concurrent retry of the same request may have won the race.
-                        match key.replay_after_failure(&self.db).await.map_err(idem)? {
-                            Some(first) => Ok(first),
-                            None => Err(IdentityError::EmailTaken),
-                        }
-                    }
-                    out => self.finish(key, txn, out).await,
-                }
+                key.run(&self.db, idem, |txn| async move {
+                    let out = Self::insert_user(&txn, new).await;
+                    (txn, out)
+                })
+                .await
             }
             None => {
                 let txn = self.db.begin().await.map_err(storage)?;
@@ -344,23 +313,22 @@ impl IdentityStore {
         choices: &[ConsentChoice],
         now: i64,
     ) -> Result<User, IdentityError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = async {
-            let m = user::Entity::find_by_id(user_id.to_owned())
-                .one(&txn)
-                .await
-                .map_err(storage)?
-                .ok_or_else(|| IdentityError::not_found("user", user_id))?;
-            insert_consents(&txn, user_id, choices, now)
-                .await
-                .map_err(storage)?;
-            load_user(&txn, m).await
-        }
-        .await;
-        self.finish(key, txn, out).await
+        key.run(&self.db, idem, |txn| async move {
+            let out = async {
+                let m = user::Entity::find_by_id(user_id.to_owned())
+                    .one(&txn)
+                    .await
+                    .map_err(storage)?
+                    .ok_or_else(|| IdentityError::not_found("user", user_id))?;
+                insert_consents(&txn, user_id, choices, now)
+                    .await
+                    .map_err(storage)?;
+                load_user(&txn, m).await
+            }
+            .await;
+            (txn, out)
+        })
+        .await
     }
 
     // ----- sign-in failures ------------------------------------------------------------------
@@ -521,22 +489,21 @@ impl IdentityStore {
         hash: &str,
         now: i64,
     ) -> Result<(), IdentityError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = async {
-            let row = refresh_token::Entity::find_by_id(hash.to_owned())
-                .one(&txn)
-                .await
-                .map_err(storage)?
-                .ok_or(IdentityError::InvalidRefreshToken)?;
-            revoke_family(&txn, &row.family_id, now)
-                .await
-                .map_err(storage)
-        }
-        .await;
-        self.finish(key, txn, out).await
+        key.run(&self.db, idem, |txn| async move {
+            let out = async {
+                let row = refresh_token::Entity::find_by_id(hash.to_owned())
+                    .one(&txn)
+                    .await
+                    .map_err(storage)?
+                    .ok_or(IdentityError::InvalidRefreshToken)?;
+                revoke_family(&txn, &row.family_id, now)
+                    .await
+                    .map_err(storage)
+            }
+            .await;
+            (txn, out)
+        })
+        .await
     }
 
     // ----- clients ---------------------------------------------------------------------------
@@ -547,26 +514,27 @@ impl IdentityStore {
         key: &IdempotencyKey,
         new: &NewClient,
     ) -> Result<(Client, bool), IdentityError> {
-        let txn = match self.begin::<Client>(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok((first, false)),
-        };
         let c = &new.client;
-        let out = client::ActiveModel {
-            id: Set(c.id.clone()),
-            display_name: Set(c.display_name.clone()),
-            secret_hash: Set(new.secret_hash.clone()),
-            role: Set(c.role.as_str().to_owned()),
-            theatres: Set(json(&c.theatres)),
-            created_at: Set(c.created_at),
-            revoked_at: Set(None),
-        }
-        .insert(&txn)
-        .await
-        .map_err(storage)
-        .and_then(client_from);
-        let first = self.finish(key, txn, out).await?;
-        // When a concurrent retry committed first, its client is returned without our secret.
+        let first: Client = key
+            .run(&self.db, idem, |txn| async move {
+                let out = client::ActiveModel {
+                    id: Set(c.id.clone()),
+                    display_name: Set(c.display_name.clone()),
+                    secret_hash: Set(new.secret_hash.clone()),
+                    role: Set(c.role.as_str().to_owned()),
+                    theatres: Set(json(&c.theatres)),
+                    created_at: Set(c.created_at),
+                    revoked_at: Set(None),
+                }
+                .insert(&txn)
+                .await
+                .map_err(storage)
+                .and_then(client_from);
+                (txn, out)
+            })
+            .await?;
+        // When this is a retry, or a concurrent retry committed first, the first client is
+        // returned without our secret.
         let ours = first.id == c.id;
         Ok((first, ours))
     }
@@ -578,25 +546,24 @@ impl IdentityStore {
         id: &str,
         now: i64,
     ) -> Result<Client, IdentityError> {
-        let txn = match self.begin(key).await? {
-            Ok(t) => t,
-            Err(first) => return Ok(first),
-        };
-        let out = async {
-            let m = client::Entity::find_by_id(id.to_owned())
-                .one(&txn)
-                .await
-                .map_err(storage)?
-                .ok_or_else(|| IdentityError::not_found("client", id))?;
-            if m.revoked_at.is_some() {
-                return client_from(m);
+        key.run(&self.db, idem, |txn| async move {
+            let out = async {
+                let m = client::Entity::find_by_id(id.to_owned())
+                    .one(&txn)
+                    .await
+                    .map_err(storage)?
+                    .ok_or_else(|| IdentityError::not_found("client", id))?;
+                if m.revoked_at.is_some() {
+                    return client_from(m);
+                }
+                let mut active: client::ActiveModel = m.into();
+                active.revoked_at = Set(Some(now));
+                client_from(active.update(&txn).await.map_err(storage)?)
             }
-            let mut active: client::ActiveModel = m.into();
-            active.revoked_at = Set(Some(now));
-            client_from(active.update(&txn).await.map_err(storage)?)
-        }
-        .await;
-        self.finish(key, txn, out).await
+            .await;
+            (txn, out)
+        })
+        .await
     }
 
     /// A client with its secret hash.

@@ -211,27 +211,37 @@ impl SeatingDb {
             IdempotencyError::Mismatch => SeatingError::IdempotencyMismatch,
             other => storage(other),
         };
-        let txn = match key.begin::<bool>(&self.db).await.map_err(idem)? {
-            Ok(txn) => txn,
-            Err(_) => return Ok(()),
-        };
-        allocation::Entity::delete_many()
-            .filter(allocation::Column::ShowId.eq(show_id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        if !seats.is_empty() {
-            let rows = seats.iter().map(|(s, c)| allocation::ActiveModel {
-                show_id: Set(show_id.to_owned()),
-                seat_id: Set(s.clone()),
-                channel: Set(c.key()),
-            });
-            allocation::Entity::insert_many(rows)
-                .exec(&txn)
-                .await
-                .map_err(db_err)?;
-        }
-        key.commit(&self.db, txn, true).await.map_err(idem)?;
+        let _: bool = key
+            .run(&self.db, idem, |txn| async move {
+                let out = replace_allocation(&txn, show_id, seats).await;
+                (txn, out.map(|()| true))
+            })
+            .await?;
         Ok(())
     }
+}
+
+/// [`SeatingDb::set_allocation`]'s change, in its transaction.
+async fn replace_allocation(
+    txn: &sea_orm::DatabaseTransaction,
+    show_id: &str,
+    seats: &[(String, Channel)],
+) -> Result<(), SeatingError> {
+    allocation::Entity::delete_many()
+        .filter(allocation::Column::ShowId.eq(show_id))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    if !seats.is_empty() {
+        let rows = seats.iter().map(|(s, c)| allocation::ActiveModel {
+            show_id: Set(show_id.to_owned()),
+            seat_id: Set(s.clone()),
+            channel: Set(c.key()),
+        });
+        allocation::Entity::insert_many(rows)
+            .exec(txn)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
 }

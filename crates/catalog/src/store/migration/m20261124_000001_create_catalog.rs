@@ -1,28 +1,11 @@
 //! The catalog's first tables: the SQL beside this file, fixed (one file per backend); later
 //! changes are explicit `ALTER`s in migrations of their own.
 
+use marquee_platform::db::index;
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
-
-fn unique(table: &str, name: &str, cols: &[&str]) -> IndexCreateStatement {
-    let mut idx = Index::create();
-    idx.name(name).table(Alias::new(table)).unique();
-    for c in cols {
-        idx.col(Alias::new(*c));
-    }
-    idx.to_owned()
-}
-
-fn index(table: &str, name: &str, cols: &[&str]) -> IndexCreateStatement {
-    let mut idx = Index::create();
-    idx.name(name).table(Alias::new(table));
-    for c in cols {
-        idx.col(Alias::new(*c));
-    }
-    idx.to_owned()
-}
 
 #[async_trait::async_trait]
 #[allow(elided_lifetimes_in_paths)]
@@ -35,40 +18,61 @@ impl MigrationTrait for Migration {
         )
         .await?;
         for idx in [
-            unique(
+            index(
                 "cities",
                 "ux_cities_country_name",
                 &["country_code", "name"],
+                true,
             ),
-            unique(
+            index(
                 "movies",
                 "ux_movies_title_release",
                 &["title", "release_date"],
+                true,
             ),
-            index("movies", "ix_movies_title_lower", &["title_lower"]),
+            index("movies", "ix_movies_title_lower", &["title_lower"], false),
             index(
                 "movie_genres",
                 "ix_movie_genres_genre",
                 &["genre", "movie_id"],
+                false,
             ),
-            unique("theatres", "ux_theatres_city_name", &["city_id", "name"]),
-            unique(
+            index(
+                "theatres",
+                "ux_theatres_city_name",
+                &["city_id", "name"],
+                true,
+            ),
+            index(
                 "screens",
                 "ux_screens_theatre_name",
                 &["theatre_id", "name"],
+                true,
             ),
-            index("shows", "ix_shows_screen_start", &["screen_id", "start_at"]),
+            index(
+                "shows",
+                "ix_shows_screen_start",
+                &["screen_id", "start_at"],
+                false,
+            ),
             index(
                 "shows",
                 "ix_shows_city_start",
                 &["city_id", "start_at", "id"],
+                false,
             ),
-            index("shows", "ix_shows_start", &["start_at", "id"]),
-            index("shows", "ix_shows_movie_start", &["movie_id", "start_at"]),
+            index("shows", "ix_shows_start", &["start_at", "id"], false),
+            index(
+                "shows",
+                "ix_shows_movie_start",
+                &["movie_id", "start_at"],
+                false,
+            ),
             index(
                 "shows",
                 "ix_shows_theatre_start",
                 &["theatre_id", "start_at"],
+                false,
             ),
         ] {
             manager.create_index(idx).await?;

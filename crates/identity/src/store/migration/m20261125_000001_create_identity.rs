@@ -1,22 +1,11 @@
 //! Identity's first tables: the SQL beside this file, fixed (one file per backend); later
 //! changes are explicit `ALTER`s in migrations of their own.
 
+use marquee_platform::db::index;
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
-
-fn index(table: &str, name: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
-    let mut idx = Index::create();
-    idx.name(name).table(Alias::new(table));
-    if unique {
-        idx.unique();
-    }
-    for c in cols {
-        idx.col(Alias::new(*c));
-    }
-    idx.to_owned()
-}
 
 #[async_trait::async_trait]
 #[allow(elided_lifetimes_in_paths)]
