@@ -1228,20 +1228,27 @@ async fn watchers_skip_events_they_have_and_resync_on_gaps() {
         (pb::HoldEventKind::Extended, later)
     );
 
-    // A gap: the events of versions at + 2 ..= at + 4 never arrive (as when the pub/sub
+    // The watcher's own hold, which the map sent after the gap must show as the watcher's.
+    hold(&mut c, &customer("bob"), &s.id, &["B-4"])
+        .await
+        .expect("bob");
+    assert_eq!(change_of(next_of(&mut seats).await).version, at + 2);
+
+    // A gap: the events of versions at + 3 ..= at + 5 never arrive (as when the pub/sub
     // connection drops while they go out). The watcher gets the map as it is.
     let bumped: u64 = redis
         .incr_by(format!("{}seat:{{{}}}:ver", ext.redis_prefix, s.id), 3)
         .await
         .expect("incrby");
-    assert_eq!(bumped, at + 4);
+    assert_eq!(bumped, at + 5);
     hold(&mut c, &customer("carol"), &s.id, &["B-3"])
         .await
         .expect("carol");
     let again = snapshot_of(next_of(&mut seats).await);
-    assert_eq!(again.version, at + 5);
+    assert_eq!(again.version, at + 6);
     assert_eq!(state_in(&again, "B-1"), pb::SeatState::Held);
     assert_eq!(state_in(&again, "B-3"), pb::SeatState::Held);
+    assert_eq!(state_in(&again, "B-4"), pb::SeatState::HeldByYou);
     assert_eq!(state_in(&again, "A-1"), pb::SeatState::Available);
 
     // And goes on from there.
@@ -1255,7 +1262,7 @@ async fn watchers_skip_events_they_have_and_resync_on_gaps() {
     .expect("release");
     let released = change_of(next_of(&mut seats).await);
     assert_eq!(released.cause(), pb::SeatChangeCause::Released);
-    assert_eq!(released.version, at + 6);
+    assert_eq!(released.version, at + 7);
     assert_eq!(next_hold(&mut holder).await.0, pb::HoldEventKind::Released);
     app.stop().await;
 }
@@ -1296,5 +1303,90 @@ async fn redis_restart_loses_holds_keeps_sales() {
     confirm(&mut sc.c, &again, again.fencing_token, "BK-AGAIN")
         .await
         .expect("sold after the restart");
+    app.stop().await;
+}
+
+/// How many times Redis ran `command` since it started (`INFO commandstats`).
+async fn redis_calls(redis: &fred::prelude::Client, command: &str) -> u64 {
+    use fred::prelude::ClientLike as _;
+    let info: String = redis
+        .custom(fred::cmd!("INFO"), vec!["commandstats"])
+        .await
+        .expect("info");
+    let head = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(head.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().expect("a count"))
+}
+
+/// After a Redis restart every watcher of a show is sent the map again, from one shared read
+/// of the show: the seat map script (four GETs) runs a few times, not once per watcher, and a
+/// signed-in viewer's own hold costs one GET of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_resync_from_one_shared_read() {
+    const TEST: &str = "watchers_resync_from_one_shared_read";
+    const ANONYMOUS: usize = 40;
+    const SIGNED_IN: usize = 4;
+    let Some(mut redis) = common::PrivateRedis::start(TEST).await else {
+        return;
+    };
+    let Ok(admin) = std::env::var("MARQUEE_TEST_DATABASE_URL") else {
+        let _ = common::skip(TEST, "MARQUEE_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let ext = common::External::create_on(admin, redis.url())
+        .await
+        .expect("database");
+    let app = TestApp::spawn_external(ext, common::server_config(), checked_often(), None).await;
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let sold = hold(&mut c, &customer("bob"), &s.id, &["A-1"])
+        .await
+        .expect("bob");
+    confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
+        .await
+        .expect("sold");
+    let mut watchers = Vec::new();
+    for i in 0..ANONYMOUS + SIGNED_IN {
+        let request = pb::WatchSeatsRequest {
+            show_id: s.id.clone(),
+        };
+        let request = if i < ANONYMOUS {
+            tonic::Request::new(request)
+        } else {
+            authed(&customer(&format!("viewer{i}")), request)
+        };
+        let mut seats = c.watch_seats(request).await.expect("watch").into_inner();
+        let first = snapshot_of(next_of(&mut seats).await);
+        watchers.push((seats, first.version));
+    }
+
+    redis.restart().await;
+
+    for (seats, before) in &mut watchers {
+        let after = snapshot_of(next_of(seats).await);
+        assert!(after.version > *before);
+        assert_eq!(state_in(&after, "A-1"), pb::SeatState::Sold);
+    }
+    let counter = marquee_platform::redis::connect(&redis.url())
+        .await
+        .expect("redis");
+    let (gets, scripts) = (
+        redis_calls(&counter, "get").await,
+        redis_calls(&counter, "evalsha").await,
+    );
+    eprintln!(
+        "{TEST}: {} watchers resynced with {gets} GETs and {scripts} EVALSHAs",
+        watchers.len()
+    );
+    // One watcher's read alone is four GETs. Read per watcher, it was 352 (each watcher read
+    // twice: the command connection and the pub/sub connection each reconnected).
+    assert!(
+        gets <= 4 * 4 + SIGNED_IN as u64,
+        "{gets} GETs for {} watchers",
+        watchers.len()
+    );
     app.stop().await;
 }

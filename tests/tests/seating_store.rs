@@ -117,6 +117,16 @@ async fn contract(store: HoldStore) {
         states.mine.as_ref().map(|h| h.id.clone()),
         Some(a2.id.clone())
     );
+    // The user's hold alone (what a resyncing watcher reads besides the shared map).
+    assert_eq!(
+        store
+            .hold_of(&show, "a")
+            .await
+            .expect("store")
+            .map(|h| h.id),
+        Some(a2.id.clone())
+    );
+    assert_eq!(store.hold_of(&show, "zed").await.expect("store"), None);
 
     // Only the holder can extend or release.
     assert_eq!(
@@ -173,6 +183,7 @@ async fn contract(store: HoldStore) {
     assert!(bit(&states.sold, 2) && bit(&states.sold, 3) && !bit(&states.held, 2));
     assert!(states.mine.is_none());
     assert!(store.get(&show, &a2.id).await.expect("store").is_none());
+    assert_eq!(store.hold_of(&show, "a").await.expect("store"), None);
 
     // Release.
     let b1 = held(&store, &new_hold(&show, "b", &[7], "r5", TTL)).await;

@@ -412,33 +412,39 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
                 return;
             }
             let mut reconnects_open = true;
+            // The store's reconnections this watcher has seen.
+            let mut seen = *reconnections.borrow_and_update();
             loop {
-                // An event to send, or None when events may have been missed.
+                // An event to send, or Err(the version needed) when events were missed.
                 let next = tokio::select! {
                     () = drain.cancelled() => return,
                     () = tx.closed() => return,
                     r = reconnections.changed(), if reconnects_open => {
                         reconnects_open = r.is_ok();
-                        None
+                        seen = *reconnections.borrow_and_update();
+                        Err(cursor.version())
                     }
                     ev = events.recv() => match ev {
                         Ok(ev) => match cursor.step(ev.version) {
                             Step::Skip => continue,
-                            Step::Apply => Some(ev),
-                            Step::Resync => None,
+                            Step::Apply => Ok(ev),
+                            Step::Resync => Err(ev.version),
                         },
-                        Err(RecvError::Lagged(_)) => None,
+                        Err(RecvError::Lagged(_)) => Err(cursor.version()),
                         Err(RecvError::Closed) => return,
                     },
                 };
                 let msg = match next {
-                    Some(ev) => match change_pb(&ctx, &allocation, &viewer, &ev) {
+                    Ok(ev) => match change_pb(&ctx, &allocation, &viewer, &ev) {
                         Some(c) => pb::WatchSeatsResponse {
                             event: Some(pb::watch_seats_response::Event::Change(c)),
                         },
                         None => continue,
                     },
-                    None => match seating.states(&ctx, viewer.user.as_deref()).await {
+                    Err(needed) => match seating
+                        .resync(&ctx, viewer.user.as_deref(), needed, seen)
+                        .await
+                    {
                         // Nothing was missed (a reconnection while the show was quiet).
                         Ok(s) if s.version == cursor.version() => continue,
                         Ok(s) => {

@@ -3,6 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
+use futures::{
+    FutureExt as _,
+    future::{BoxFuture, Shared},
+};
 use marquee_platform::{idempotency::IdempotencyKey, validation::Violations};
 use tokio::sync::broadcast;
 
@@ -63,6 +67,29 @@ pub struct Seating {
     catalog: CatalogSource,
     config: Arc<SeatingConfig>,
     allocations: moka::future::Cache<String, Arc<Allocation>>,
+    /// Per show, the last read of its seat states that watchers resyncing share.
+    resyncs: moka::sync::Cache<String, SharedRead>,
+}
+
+/// A read of a show's seat states (no viewer's own hold) that watchers share.
+#[derive(Clone)]
+struct SharedRead {
+    /// The store's reconnection count when the read began: it has every change made before.
+    reconnections: u64,
+    read: Shared<BoxFuture<'static, Result<Arc<SeatStates>, Arc<SeatingError>>>>,
+}
+
+impl SharedRead {
+    /// Whether a watcher that has seen `reconnections` and needs `version` can use this read (while
+    /// it runs, or its result).
+    fn serves(&self, reconnections: u64, version: u64) -> bool {
+        self.reconnections >= reconnections
+            && match self.read.peek() {
+                None => true,
+                Some(Ok(s)) => s.version >= version,
+                Some(Err(_)) => false,
+            }
+    }
 }
 
 fn store_err(e: StoreError) -> SeatingError {
@@ -107,6 +134,10 @@ impl Seating {
             allocations: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(2))
+                .build(),
+            resyncs: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(30))
                 .build(),
         }
     }
@@ -184,6 +215,58 @@ impl Seating {
         Err(SeatingError::storage(StoreError::Corrupt(
             "show does not stay loaded".into(),
         )))
+    }
+
+    /// The seat states of a show for a watcher that missed events: a gap up to `version`, a lag,
+    /// or a store reconnection (the watcher has seen the store's count reach `reconnections`).
+    ///
+    /// Such misses come to all watchers of a show at once (a reconnection, a lost pub/sub
+    /// message), so they share the show-wide part: one read, joined while it runs and used
+    /// again later while it is new enough (begun after every reconnection the watcher has seen,
+    /// and not older than `version`). Only a signed-in viewer's own hold is read for them
+    /// alone, after the shared part, so it is never older than the map; the events after the
+    /// map's version bring the two together.
+    pub async fn resync(
+        &self,
+        ctx: &ShowContext,
+        user: Option<&str>,
+        version: u64,
+        reconnections: u64,
+    ) -> Result<SeatStates, SeatingError> {
+        let show = self
+            .resyncs
+            .entry_by_ref(&ctx.show.id)
+            .or_insert_with_if(
+                || {
+                    let (this, ctx) = (self.clone(), ctx.clone());
+                    SharedRead {
+                        reconnections: *self.store.reconnections().borrow(),
+                        read: async move { this.states(&ctx, None).await.map(Arc::new) }
+                            .map(|r| r.map_err(Arc::new))
+                            .boxed()
+                            .shared(),
+                    }
+                },
+                |r| !r.serves(reconnections, version),
+            )
+            .into_value()
+            .read
+            .await
+            .map_err(SeatingError::from_shared)?;
+        let mine = match user {
+            Some(u) => self
+                .store
+                .hold_of(&ctx.show.id, u)
+                .await
+                .map_err(store_err)?,
+            None => None,
+        };
+        Ok(SeatStates {
+            version: show.version,
+            held: show.held.clone(),
+            sold: show.sold.clone(),
+            mine,
+        })
     }
 
     /// The seat map of a show for a viewer.

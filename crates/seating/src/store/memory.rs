@@ -257,6 +257,16 @@ impl MemoryHoldStore {
         Ok(self.with(show_id, |s, _| s.holds.get(hold_id).cloned()))
     }
 
+    pub(crate) async fn hold_of(
+        &self,
+        show_id: &str,
+        user: &str,
+    ) -> Result<Option<Hold>, StoreError> {
+        Ok(self.with(show_id, |s, _| {
+            s.users.get(user).and_then(|id| s.holds.get(id)).cloned()
+        }))
+    }
+
     pub(crate) async fn check_confirm(
         &self,
         show_id: &str,

@@ -146,6 +146,11 @@ impl HoldStore {
         each!(self, s => s.get(show_id, hold_id).await)
     }
 
+    /// The user's active hold on the show, if any.
+    pub async fn hold_of(&self, show_id: &str, user: &str) -> Result<Option<Hold>, StoreError> {
+        each!(self, s => s.hold_of(show_id, user).await)
+    }
+
     /// Whether a hold can be confirmed with `token` now.
     pub async fn check_confirm(
         &self,

@@ -29,7 +29,9 @@
 //! instances whose viewers watch it. The seat map script reads the version with the bitmaps, so
 //! a watcher knows which events its snapshot already has (those published before it was read
 //! may still be on their way through this process) and which it missed
-//! ([`crate::domain::Cursor`]).
+//! ([`crate::domain::Cursor`]). A watcher that missed
+//! some reads the map again with the show's other watchers (one read they share,
+//! [`crate::Seating::resync`]) and its viewer's own hold alone (`hold_of.lua`).
 
 use std::{
     collections::HashSet,
@@ -57,38 +59,41 @@ struct Scripts {
     finalize: Script,
     unsell: Script,
     map: Script,
+    hold_of: Script,
     load: Script,
     expire: Script,
     next: Script,
     due: Script,
 }
 
-/// A script that publishes a show's events, after the `version` function they share.
-macro_rules! with_version {
-    ($file:literal) => {
-        concat!(include_str!("lua/version.lua"), include_str!($file))
+/// A script after the functions it uses (`version.lua`: the next event version, for the scripts
+/// that publish a show's events; `mine.lua`: a user's hold, for the scripts that read it).
+macro_rules! script {
+    ($($file:literal),+) => {
+        Script::from_lua(concat!($(include_str!($file)),+))
     };
 }
 
 impl Scripts {
     fn new() -> Self {
         Self {
-            hold: Script::from_lua(with_version!("lua/hold.lua")),
-            extend: Script::from_lua(with_version!("lua/extend.lua")),
-            release: Script::from_lua(with_version!("lua/release.lua")),
+            hold: script!("lua/version.lua", "lua/hold.lua"),
+            extend: script!("lua/version.lua", "lua/extend.lua"),
+            release: script!("lua/version.lua", "lua/release.lua"),
             get: Script::from_lua(include_str!("lua/get.lua")),
             check: Script::from_lua(include_str!("lua/check.lua")),
-            finalize: Script::from_lua(with_version!("lua/finalize.lua")),
-            unsell: Script::from_lua(with_version!("lua/unsell.lua")),
-            map: Script::from_lua(include_str!("lua/map.lua")),
+            finalize: script!("lua/version.lua", "lua/finalize.lua"),
+            unsell: script!("lua/version.lua", "lua/unsell.lua"),
+            map: script!("lua/mine.lua", "lua/map.lua"),
+            hold_of: script!("lua/mine.lua", "lua/hold_of.lua"),
             load: Script::from_lua(include_str!("lua/load.lua")),
-            expire: Script::from_lua(with_version!("lua/expire.lua")),
+            expire: script!("lua/version.lua", "lua/expire.lua"),
             next: Script::from_lua(include_str!("lua/next.lua")),
             due: Script::from_lua(include_str!("lua/due.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 12] {
+    fn all(&self) -> [&Script; 13] {
         [
             &self.hold,
             &self.extend,
@@ -98,6 +103,7 @@ impl Scripts {
             &self.finalize,
             &self.unsell,
             &self.map,
+            &self.hold_of,
             &self.load,
             &self.expire,
             &self.next,
@@ -410,6 +416,24 @@ impl RedisHoldStore {
             })
             .await?;
         Ok(self.hold_reply(show_id, None, v)?.ok())
+    }
+
+    pub(crate) async fn hold_of(
+        &self,
+        show_id: &str,
+        user: &str,
+    ) -> Result<Option<Hold>, StoreError> {
+        let b = self.base(show_id);
+        let v = self
+            .run(&self.scripts.hold_of, || {
+                (vec![format!("{b}u:{user}")], vec![b.clone()])
+            })
+            .await?;
+        let mine = text(&v);
+        if mine.is_empty() {
+            return Ok(None);
+        }
+        parse_hold(show_id, user, &mine).map(Some)
     }
 
     pub(crate) async fn check_confirm(
