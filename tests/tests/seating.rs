@@ -861,6 +861,104 @@ async fn cancelled_sales_reopen_seats(app: TestApp) {
     app.stop().await;
 }
 
+/// A watcher's view of the seat map: the last snapshot with the changes after it applied.
+#[derive(Default)]
+struct View {
+    version: u64,
+    seats: std::collections::HashMap<String, pb::SeatState>,
+    snapshots: usize,
+}
+
+impl View {
+    fn apply(&mut self, m: pb::WatchSeatsResponse) {
+        match m.event {
+            Some(pb::watch_seats_response::Event::Snapshot(map)) => {
+                self.snapshots += 1;
+                self.version = map.version;
+                self.seats = map
+                    .seats
+                    .iter()
+                    .map(|x| (x.seat_id.clone(), x.state()))
+                    .collect();
+            }
+            Some(pb::watch_seats_response::Event::Change(c)) => {
+                assert_eq!(
+                    c.version,
+                    self.version + 1,
+                    "changes come in order, none missed"
+                );
+                self.version = c.version;
+                for x in &c.seats {
+                    self.seats.insert(x.seat_id.clone(), x.state());
+                }
+            }
+            None => panic!("an empty message"),
+        }
+    }
+}
+
+/// A watcher that reads its stream slowly falls behind the show's events (with a small HTTP/2
+/// window, the server's buffers for it fill up); it is sent a fresh snapshot, and its view
+/// then matches the seat map.
+async fn a_slow_watcher_catches_up(app: TestApp) {
+    const CYCLES: usize = 700;
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let slow = tonic::transport::Endpoint::from_shared(app.url())
+        .expect("url")
+        .initial_stream_window_size(Some(1024))
+        .initial_connection_window_size(Some(1024))
+        .connect()
+        .await
+        .expect("connect");
+    let mut seats = SeatingServiceClient::new(slow)
+        .watch_seats(pb::WatchSeatsRequest {
+            show_id: s.id.clone(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut view = View::default();
+    view.apply(next_of(&mut seats).await);
+    let bob = customer("bob");
+    for _ in 0..CYCLES {
+        let h = hold(&mut c, &bob, &s.id, &["B-1"]).await.expect("hold");
+        c.release_hold(authed(&bob, pb::ReleaseHoldRequest { hold_id: h.hold_id }))
+            .await
+            .expect("release");
+    }
+    hold(&mut c, &bob, &s.id, &["B-2"]).await.expect("hold");
+    let map = c
+        .get_seat_map(pb::GetSeatMapRequest {
+            show_id: s.id.clone(),
+        })
+        .await
+        .expect("map")
+        .into_inner()
+        .seat_map
+        .expect("map");
+    while view.version < map.version {
+        view.apply(next_of(&mut seats).await);
+    }
+    assert_eq!(view.version, map.version);
+    for x in &map.seats {
+        assert_eq!(
+            view.seats.get(&x.seat_id),
+            Some(&x.state()),
+            "{}",
+            x.seat_id
+        );
+    }
+    assert_eq!(view.seats.get("B-2"), Some(&pb::SeatState::Held));
+    assert!(
+        view.snapshots > 1,
+        "the watcher fell behind {} events and was sent a fresh snapshot",
+        2 * CYCLES
+    );
+    app.stop().await;
+}
+
 async fn spawn_short(name: &str, backend: Backend) -> Option<TestApp> {
     TestApp::spawn_seating(name, backend, false, common::server_config(), short_holds()).await
 }
@@ -870,6 +968,7 @@ on_both_backends!(
     refuses_bad_input,
     allocation_limits_channels,
     streams_tell_watchers,
+    a_slow_watcher_catches_up,
     cancelled_sales_reopen_seats,
     cancel_sale_retry_clears_marks_left_behind,
 );
@@ -1388,5 +1487,123 @@ async fn watchers_resync_from_one_shared_read() {
         "{gets} GETs for {} watchers",
         watchers.len()
     );
+    app.stop().await;
+}
+
+/// Watchers that open a show's seat map together (a sale opens) share one read of it, and so
+/// do those that open while nothing has changed since; one that opens after a change is never
+/// sent a map without it, in its snapshot or in the change after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_open_from_one_shared_read() {
+    const TEST: &str = "watchers_open_from_one_shared_read";
+    const ANONYMOUS: usize = 60;
+    const SIGNED_IN: usize = 4;
+    const LATER: usize = 10;
+    let Some(redis) = common::PrivateRedis::start(TEST).await else {
+        return;
+    };
+    let Ok(admin) = std::env::var("MARQUEE_TEST_DATABASE_URL") else {
+        let _ = common::skip(TEST, "MARQUEE_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let ext = common::External::create_on(admin, redis.url())
+        .await
+        .expect("database");
+    let app = TestApp::spawn_external(ext, common::server_config(), checked_often(), None).await;
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let sold = hold(&mut c, &customer("bob"), &s.id, &["A-1"])
+        .await
+        .expect("bob");
+    confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
+        .await
+        .expect("sold");
+    let counter = marquee_platform::redis::connect(&redis.url())
+        .await
+        .expect("redis");
+    let reset = || async {
+        use fred::prelude::ClientLike as _;
+        let _: String = counter
+            .custom(fred::cmd!("CONFIG"), vec!["RESETSTAT"])
+            .await
+            .expect("reset");
+    };
+    reset().await;
+
+    let opens = (0..ANONYMOUS + SIGNED_IN).map(|i| {
+        let (mut c, show_id) = (c.clone(), s.id.clone());
+        async move {
+            let request = pb::WatchSeatsRequest { show_id };
+            let request = if i < ANONYMOUS {
+                tonic::Request::new(request)
+            } else {
+                authed(&customer(&format!("viewer{i}")), request)
+            };
+            let mut seats = c.watch_seats(request).await.expect("watch").into_inner();
+            let first = snapshot_of(next_of(&mut seats).await);
+            assert_eq!(state_in(&first, "A-1"), pb::SeatState::Sold);
+            seats
+        }
+    });
+    let mut watchers = futures::future::join_all(opens).await;
+    let together = redis_calls(&counter, "get").await;
+
+    reset().await;
+    let carol = hold(&mut c, &customer("carol"), &s.id, &["B-2"])
+        .await
+        .expect("carol");
+    let held_reads = redis_calls(&counter, "get").await;
+    for _ in 0..LATER {
+        let mut seats = c
+            .watch_seats(pb::WatchSeatsRequest {
+                show_id: s.id.clone(),
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        let mut view = View::default();
+        view.apply(next_of(&mut seats).await);
+        if view.seats.get("B-2") != Some(&pb::SeatState::Held) {
+            // The snapshot was read before the hold's event reached this instance: the event
+            // comes next.
+            view.apply(next_of(&mut seats).await);
+        }
+        assert_eq!(view.seats.get("B-2"), Some(&pb::SeatState::Held));
+        watchers.push(seats);
+    }
+    let later = redis_calls(&counter, "get").await - held_reads;
+    eprintln!(
+        "{TEST}: {} watchers opening together read with {together} GETs; {LATER} opening one \
+         after the other after a change, {later}",
+        ANONYMOUS + SIGNED_IN
+    );
+    // One watcher's read alone is four GETs: read per watcher, opening together took
+    // 4 x 64 = 256, and the later ones 40.
+    assert!(
+        together <= 4 * 4 + SIGNED_IN as u64,
+        "{together} GETs for {} watchers",
+        ANONYMOUS + SIGNED_IN
+    );
+    assert!(later <= 4 * 2, "{later} GETs for {LATER} watchers");
+    // Every watcher hears the next change.
+    c.release_hold(authed(
+        &customer("carol"),
+        pb::ReleaseHoldRequest {
+            hold_id: carol.hold_id,
+        },
+    ))
+    .await
+    .expect("release");
+    for seats in &mut watchers {
+        let mut m = next_of(seats).await;
+        if let Some(pb::watch_seats_response::Event::Change(ch)) = &m.event
+            && ch.cause() == pb::SeatChangeCause::Held
+        {
+            m = next_of(seats).await;
+        }
+        let ch = change_of(m);
+        assert_eq!(ch.cause(), pb::SeatChangeCause::Released);
+    }
     app.stop().await;
 }

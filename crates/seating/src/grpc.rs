@@ -391,12 +391,14 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
         let ctx = self.seating.show(&show_id).await.map_err(to_status)?;
         // Subscribe before the snapshot so that no change falls between them; the cursor then
         // skips the events the snapshot already has.
-        let mut events = self.seating.subscribe(&show_id).await.map_err(to_status)?;
         let mut reconnections = self.seating.store().reconnections();
+        // The store's reconnections this watcher has seen.
+        let mut seen = *reconnections.borrow_and_update();
+        let mut events = self.seating.subscribe(&show_id).await.map_err(to_status)?;
         let allocation = self.seating.allocation(&ctx).await.map_err(to_status)?;
         let states = self
             .seating
-            .states(&ctx, viewer.user.as_deref())
+            .watch_states(&ctx, viewer.user.as_deref(), seen)
             .await
             .map_err(to_status)?;
         let mut cursor = Cursor::at(states.version);
@@ -412,37 +414,35 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
                 return;
             }
             let mut reconnects_open = true;
-            // The store's reconnections this watcher has seen.
-            let mut seen = *reconnections.borrow_and_update();
             loop {
-                // An event to send, or Err(the version needed) when events were missed.
+                // An event to send, or None when events were missed.
                 let next = tokio::select! {
                     () = drain.cancelled() => return,
                     () = tx.closed() => return,
                     r = reconnections.changed(), if reconnects_open => {
                         reconnects_open = r.is_ok();
                         seen = *reconnections.borrow_and_update();
-                        Err(cursor.version())
+                        None
                     }
                     ev = events.recv() => match ev {
                         Ok(ev) => match cursor.step(ev.version) {
                             Step::Skip => continue,
-                            Step::Apply => Ok(ev),
-                            Step::Resync => Err(ev.version),
+                            Step::Apply => Some(ev),
+                            Step::Resync => None,
                         },
-                        Err(RecvError::Lagged(_)) => Err(cursor.version()),
+                        Err(RecvError::Lagged(_)) => None,
                         Err(RecvError::Closed) => return,
                     },
                 };
                 let msg = match next {
-                    Ok(ev) => match change_pb(&ctx, &allocation, &viewer, &ev) {
+                    Some(ev) => match change_pb(&ctx, &allocation, &viewer, &ev) {
                         Some(c) => pb::WatchSeatsResponse {
                             event: Some(pb::watch_seats_response::Event::Change(c)),
                         },
                         None => continue,
                     },
-                    Err(needed) => match seating
-                        .resync(&ctx, viewer.user.as_deref(), needed, seen)
+                    None => match seating
+                        .watch_states(&ctx, viewer.user.as_deref(), seen)
                         .await
                     {
                         // Nothing was missed (a reconnection while the show was quiet).

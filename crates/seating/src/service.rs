@@ -18,7 +18,7 @@ use crate::{
         ShowContext, Viewer, bit, hold_id, rules, show_of_hold, valid_booking_reference, valid_id,
     },
     store::{
-        HoldOutcome, HoldStore, NewHold, Refusal, StoreError,
+        HoldOutcome, HoldStore, NewHold, Refusal, Since, StoreError,
         db::{Sale, SeatingDb},
     },
 };
@@ -67,8 +67,8 @@ pub struct Seating {
     catalog: CatalogSource,
     config: Arc<SeatingConfig>,
     allocations: moka::future::Cache<String, Arc<Allocation>>,
-    /// Per show, the last read of its seat states that watchers resyncing share.
-    resyncs: moka::sync::Cache<String, SharedRead>,
+    /// Per show, the last read of its seat states, which its watchers share.
+    reads: moka::sync::Cache<String, SharedRead>,
 }
 
 /// A read of a show's seat states (no viewer's own hold) that watchers share.
@@ -76,19 +76,33 @@ pub struct Seating {
 struct SharedRead {
     /// The store's reconnection count when the read began: it has every change made before.
     reconnections: u64,
+    /// When it began (see [`Since`]).
+    began: u64,
     read: Shared<BoxFuture<'static, Result<Arc<SeatStates>, Arc<SeatingError>>>>,
 }
 
+/// Whether a shared read serves a watcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serves {
+    Yes,
+    /// It runs, began before the watcher's mark, and may end at the version the watcher needs.
+    Perhaps,
+    No,
+}
+
 impl SharedRead {
-    /// Whether a watcher that has seen `reconnections` and needs `version` can use this read (while
-    /// it runs, or its result).
-    fn serves(&self, reconnections: u64, version: u64) -> bool {
-        self.reconnections >= reconnections
-            && match self.read.peek() {
-                None => true,
-                Some(Ok(s)) => s.version >= version,
-                Some(Err(_)) => false,
-            }
+    /// Whether it serves a watcher that has seen `reconnections` and needs `since`.
+    fn serves(&self, reconnections: u64, since: Since) -> Serves {
+        if self.reconnections < reconnections {
+            return Serves::No;
+        }
+        match self.read.peek() {
+            Some(Err(_)) => Serves::No,
+            _ if self.began >= since.mark => Serves::Yes,
+            Some(Ok(s)) if since.last.is_some_and(|v| s.version >= v) => Serves::Yes,
+            None if since.last.is_some() => Serves::Perhaps,
+            _ => Serves::No,
+        }
     }
 }
 
@@ -135,7 +149,7 @@ impl Seating {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(2))
                 .build(),
-            resyncs: moka::sync::Cache::builder()
+            reads: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(30))
                 .build(),
@@ -217,42 +231,54 @@ impl Seating {
         )))
     }
 
-    /// The seat states of a show for a watcher that missed events: a gap up to `version`, a lag,
-    /// or a store reconnection (the watcher has seen the store's count reach `reconnections`).
+    /// The seat states of a show for its watchers on this instance: when a watcher opens, and
+    /// again when it has missed events (a gap in versions, a lag, a store reconnection; it has
+    /// seen the store's count reach `reconnections`). Call it after [`Self::subscribe`].
     ///
-    /// Such misses come to all watchers of a show at once (a reconnection, a lost pub/sub
-    /// message), so they share the show-wide part: one read, joined while it runs and used
-    /// again later while it is new enough (begun after every reconnection the watcher has seen,
-    /// and not older than `version`). Only a signed-in viewer's own hold is read for them
-    /// alone, after the shared part, so it is never older than the map; the events after the
-    /// map's version bring the two together.
-    pub async fn resync(
+    /// Watchers come to a show in crowds (a sale opens) and miss events together (a
+    /// reconnection, a lost pub/sub message), so they share the show-wide part: one read, joined
+    /// while it runs and used again while it has every event the watcher is not sent (it began
+    /// after every reconnection the watcher has seen and after the last event delivered here,
+    /// or it has that event's version; see [`Since`]). A read that ends older than that is
+    /// made again. Only a signed-in viewer's own hold is read for them alone, after the shared
+    /// part, so it is never older than the map; the events after the map's version bring the
+    /// two together.
+    pub async fn watch_states(
         &self,
         ctx: &ShowContext,
         user: Option<&str>,
-        version: u64,
         reconnections: u64,
     ) -> Result<SeatStates, SeatingError> {
-        let show = self
-            .resyncs
-            .entry_by_ref(&ctx.show.id)
-            .or_insert_with_if(
-                || {
-                    let (this, ctx) = (self.clone(), ctx.clone());
-                    SharedRead {
-                        reconnections: *self.store.reconnections().borrow(),
-                        read: async move { this.states(&ctx, None).await.map(Arc::new) }
-                            .map(|r| r.map_err(Arc::new))
-                            .boxed()
-                            .shared(),
-                    }
-                },
-                |r| !r.serves(reconnections, version),
-            )
-            .into_value()
-            .read
-            .await
-            .map_err(SeatingError::from_shared)?;
+        let since = self.store.since(&ctx.show.id);
+        let mut tries = 0;
+        let show = loop {
+            tries += 1;
+            let read = self
+                .reads
+                .entry_by_ref(&ctx.show.id)
+                .or_insert_with_if(
+                    || {
+                        let (this, ctx) = (self.clone(), ctx.clone());
+                        SharedRead {
+                            reconnections: *self.store.reconnections().borrow(),
+                            began: crate::store::tick(),
+                            read: async move { this.states(&ctx, None).await.map(Arc::new) }
+                                .map(|r| r.map_err(Arc::new))
+                                .boxed()
+                                .shared(),
+                        }
+                    },
+                    |r| r.serves(reconnections, since) == Serves::No,
+                )
+                .into_value();
+            let states = read.read.clone().await.map_err(SeatingError::from_shared)?;
+            // A read joined while it ran may have begun too early; the next one begins after
+            // this call did (the one found ended too old and is replaced, or another replaced
+            // it since), so it serves.
+            if tries > 1 || read.serves(reconnections, since) == Serves::Yes {
+                break states;
+            }
+        };
         let mine = match user {
             Some(u) => self
                 .store

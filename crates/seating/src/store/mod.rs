@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Hold, SeatEvent, SeatStates};
 
-pub use hub::Hub;
+pub use hub::{Hub, Since, tick};
 
 /// A hold to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +198,15 @@ impl HoldStore {
         match self {
             Self::Memory(s) => Ok(s.hub().subscribe(show_id)),
             Self::Redis(s) => s.subscribe(show_id).await,
+        }
+    }
+
+    /// Which reads of the show's seat states have every event its watchers on this instance are
+    /// not sent (call it after [`Self::subscribe`]).
+    pub fn since(&self, show_id: &str) -> Since {
+        match self {
+            Self::Memory(s) => s.hub().since(show_id),
+            Self::Redis(s) => s.hub().since(show_id),
         }
     }
 

@@ -29,9 +29,10 @@
 //! instances whose viewers watch it. The seat map script reads the version with the bitmaps, so
 //! a watcher knows which events its snapshot already has (those published before it was read
 //! may still be on their way through this process) and which it missed
-//! ([`crate::domain::Cursor`]). A watcher that missed
-//! some reads the map again with the show's other watchers (one read they share,
-//! [`crate::Seating::resync`]) and its viewer's own hold alone (`hold_of.lua`).
+//! ([`crate::domain::Cursor`]). Watchers read the map when they open and again when they
+//! missed events, sharing one read with the show's other watchers while it has every event they
+//! are not sent ([`crate::Seating::watch_states`]), and their viewer's own hold alone
+//! (`hold_of.lua`).
 
 use std::{
     collections::HashSet,
@@ -225,6 +226,10 @@ impl RedisHoldStore {
 
     pub(crate) fn reconnections(&self) -> watch::Receiver<u64> {
         self.reconnections.subscribe()
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     pub(crate) async fn ping(&self) -> bool {
@@ -602,7 +607,8 @@ impl RedisHoldStore {
 
     /// Makes the pub/sub connection that [`Self::subscribe`] subscribes on, and fans the events
     /// it receives out to this instance's watchers; bumps [`Self::reconnections`] on every
-    /// reconnection (fred subscribes to the same channels again after one).
+    /// reconnection of the command connection, and of the pub/sub connection once it has
+    /// subscribed to the same channels again.
     pub(crate) async fn start_subscriber(&self, stop: CancellationToken) {
         let subscriber: SubscriberClient = match Builder::from_config(self.client.client_config())
             .set_policy(fred::prelude::ReconnectPolicy::new_exponential(
@@ -625,10 +631,8 @@ impl RedisHoldStore {
         if let Err(error) = subscriber.init().await {
             tracing::error!(%error, "cannot connect the seat event subscriber");
         }
-        let manager = subscriber.manage_subscriptions();
         if self.subscriber.set(subscriber.clone()).is_err() {
             tracing::error!("the seat event subscriber was started twice");
-            manager.abort();
             let _ = subscriber.quit().await;
             return;
         }
@@ -658,10 +662,19 @@ impl RedisHoldStore {
                         Err(_) => break,
                     },
                     r = reconnects.recv() => if r.is_ok() { counter.send_modify(|c| *c += 1) },
-                    r = sub_reconnects.recv() => if r.is_ok() { counter.send_modify(|c| *c += 1) },
+                    r = sub_reconnects.recv() => if r.is_ok() {
+                        // Subscribe to the shows' channels again, then tell the watchers: a
+                        // read they begin after that has every event they will not be sent.
+                        let (subscriber, counter) = (subscriber.clone(), counter.clone());
+                        tokio::spawn(async move {
+                            if let Err(error) = subscriber.resubscribe_all().await {
+                                tracing::warn!(%error, "cannot subscribe to the shows' events again");
+                            }
+                            counter.send_modify(|c| *c += 1);
+                        });
+                    },
                 }
             }
-            manager.abort();
             let _ = subscriber.quit().await;
         });
     }
