@@ -62,11 +62,8 @@ async fn hold(
         .map(|r| r.into_inner().hold.expect("hold"))
 }
 
-async fn seat_map(
-    c: &mut Client,
-    who: Option<&str>,
-    show_id: &str,
-) -> Vec<(String, pb::SeatState)> {
+/// The seat map of a show, for a viewer (or nobody signed in).
+async fn full_map(c: &mut Client, who: Option<&str>, show_id: &str) -> pb::SeatMap {
     let req = pb::GetSeatMapRequest {
         show_id: show_id.to_owned(),
     };
@@ -74,10 +71,16 @@ async fn seat_map(
         Some(t) => c.get_seat_map(authed(t, req)).await,
         None => c.get_seat_map(req).await,
     };
-    resp.expect("seat map")
-        .into_inner()
-        .seat_map
-        .expect("map")
+    resp.expect("seat map").into_inner().seat_map.expect("map")
+}
+
+async fn seat_map(
+    c: &mut Client,
+    who: Option<&str>,
+    show_id: &str,
+) -> Vec<(String, pb::SeatState)> {
+    full_map(c, who, show_id)
+        .await
         .seats
         .into_iter()
         .map(|s| (s.seat_id.clone(), s.state()))
@@ -134,15 +137,7 @@ async fn holds_seat_maps_and_confirms(app: TestApp) {
     );
 
     // Prices and categories travel with the seats.
-    let full = c
-        .get_seat_map(pb::GetSeatMapRequest {
-            show_id: s.id.clone(),
-        })
-        .await
-        .expect("map")
-        .into_inner()
-        .seat_map
-        .expect("map");
+    let full = full_map(&mut c, None, &s.id).await;
     let a1 = full.seats.iter().find(|x| x.seat_id == "A-1").expect("A-1");
     assert_eq!(a1.category_code, "PRIME");
     assert_eq!(a1.price.as_ref().map(|m| m.amount_minor), Some(35_000));
@@ -560,18 +555,7 @@ async fn streams_tell_watchers(app: TestApp) {
     };
     assert_eq!(held.version, at + 1);
     assert!(released.version == at + 2 || released.version == at + 3);
-    let map = c
-        .get_seat_map(authed(
-            &bob,
-            pb::GetSeatMapRequest {
-                show_id: s.id.clone(),
-            },
-        ))
-        .await
-        .expect("map")
-        .into_inner()
-        .seat_map
-        .expect("map");
+    let map = full_map(&mut c, Some(&bob), &s.id).await;
     assert_eq!(map.version, released.version);
     app.stop().await;
 }
@@ -929,15 +913,7 @@ async fn a_slow_watcher_catches_up(app: TestApp) {
             .expect("release");
     }
     hold(&mut c, &bob, &s.id, &["B-2"]).await.expect("hold");
-    let map = c
-        .get_seat_map(pb::GetSeatMapRequest {
-            show_id: s.id.clone(),
-        })
-        .await
-        .expect("map")
-        .into_inner()
-        .seat_map
-        .expect("map");
+    let map = full_map(&mut c, None, &s.id).await;
     while view.version < map.version {
         view.apply(next_of(&mut seats).await);
     }
@@ -1419,6 +1395,68 @@ async fn redis_calls(redis: &fred::prelude::Client, command: &str) -> u64 {
         .map_or(0, |n| n.parse().expect("a count"))
 }
 
+/// A server on a Redis of the test's own (so that the Redis's command counts are the test's),
+/// with a show whose seat A-1 is sold.
+struct CountedScene {
+    redis: common::PrivateRedis,
+    counter: fred::prelude::Client,
+    app: TestApp,
+    show: cat::Show,
+    c: Client,
+}
+
+async fn counted_scene(test: &str) -> Option<CountedScene> {
+    let redis = common::PrivateRedis::start(test).await?;
+    let Ok(admin) = std::env::var("MARQUEE_TEST_DATABASE_URL") else {
+        let _ = common::skip(test, "MARQUEE_TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let ext = common::External::create_on(admin, redis.url())
+        .await
+        .expect("database");
+    let app = TestApp::spawn_external(ext, common::server_config(), checked_often(), None).await;
+    let v = common::venue(&app).await;
+    let show = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let sold = hold(&mut c, &customer("bob"), &show.id, &["A-1"])
+        .await
+        .expect("bob");
+    confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
+        .await
+        .expect("sold");
+    let counter = marquee_platform::redis::connect(&redis.url())
+        .await
+        .expect("redis");
+    Some(CountedScene {
+        redis,
+        counter,
+        app,
+        show,
+        c,
+    })
+}
+
+/// Watcher `i` of a show: the first `anonymous` are not signed in, the others are.
+async fn open_watcher(
+    mut c: Client,
+    show_id: &str,
+    i: usize,
+    anonymous: usize,
+) -> (tonic::Streaming<pb::WatchSeatsResponse>, pb::SeatMap) {
+    let request = pb::WatchSeatsRequest {
+        show_id: show_id.to_owned(),
+    };
+    let request = if i < anonymous {
+        tonic::Request::new(request)
+    } else {
+        authed(&customer(&format!("viewer{i}")), request)
+    };
+    let mut seats = c.watch_seats(request).await.expect("watch").into_inner();
+    let first = snapshot_of(next_of(&mut seats).await);
+    assert_eq!(state_in(&first, "A-1"), pb::SeatState::Sold);
+    (seats, first)
+}
+
 /// After a Redis restart every watcher of a show is sent the map again, from one shared read
 /// of the show: the seat map script (four GETs) runs a few times, not once per watcher, and a
 /// signed-in viewer's own hold costs one GET of its own.
@@ -1427,49 +1465,23 @@ async fn watchers_resync_from_one_shared_read() {
     const TEST: &str = "watchers_resync_from_one_shared_read";
     const ANONYMOUS: usize = 40;
     const SIGNED_IN: usize = 4;
-    let Some(mut redis) = common::PrivateRedis::start(TEST).await else {
+    let Some(mut sc) = counted_scene(TEST).await else {
         return;
     };
-    let Ok(admin) = std::env::var("MARQUEE_TEST_DATABASE_URL") else {
-        let _ = common::skip(TEST, "MARQUEE_TEST_DATABASE_URL is not set");
-        return;
-    };
-    let ext = common::External::create_on(admin, redis.url())
-        .await
-        .expect("database");
-    let app = TestApp::spawn_external(ext, common::server_config(), checked_often(), None).await;
-    let v = common::venue(&app).await;
-    let s = show(&app, &v, 86_400).await;
-    let mut c = client(&app).await;
-    let sold = hold(&mut c, &customer("bob"), &s.id, &["A-1"])
-        .await
-        .expect("bob");
-    confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
-        .await
-        .expect("sold");
     let mut watchers = Vec::new();
     for i in 0..ANONYMOUS + SIGNED_IN {
-        let request = pb::WatchSeatsRequest {
-            show_id: s.id.clone(),
-        };
-        let request = if i < ANONYMOUS {
-            tonic::Request::new(request)
-        } else {
-            authed(&customer(&format!("viewer{i}")), request)
-        };
-        let mut seats = c.watch_seats(request).await.expect("watch").into_inner();
-        let first = snapshot_of(next_of(&mut seats).await);
+        let (seats, first) = open_watcher(sc.c.clone(), &sc.show.id, i, ANONYMOUS).await;
         watchers.push((seats, first.version));
     }
 
-    redis.restart().await;
+    sc.redis.restart().await;
 
     for (seats, before) in &mut watchers {
         let after = snapshot_of(next_of(seats).await);
         assert!(after.version > *before);
         assert_eq!(state_in(&after, "A-1"), pb::SeatState::Sold);
     }
-    let counter = marquee_platform::redis::connect(&redis.url())
+    let counter = marquee_platform::redis::connect(&sc.redis.url())
         .await
         .expect("redis");
     let (gets, scripts) = (
@@ -1487,7 +1499,7 @@ async fn watchers_resync_from_one_shared_read() {
         "{gets} GETs for {} watchers",
         watchers.len()
     );
-    app.stop().await;
+    sc.app.stop().await;
 }
 
 /// Watchers that open a show's seat map together (a sale opens) share one read of it, and so
@@ -1499,80 +1511,44 @@ async fn watchers_open_from_one_shared_read() {
     const ANONYMOUS: usize = 60;
     const SIGNED_IN: usize = 4;
     const LATER: usize = 10;
-    let Some(redis) = common::PrivateRedis::start(TEST).await else {
+    let Some(mut sc) = counted_scene(TEST).await else {
         return;
     };
-    let Ok(admin) = std::env::var("MARQUEE_TEST_DATABASE_URL") else {
-        let _ = common::skip(TEST, "MARQUEE_TEST_DATABASE_URL is not set");
-        return;
-    };
-    let ext = common::External::create_on(admin, redis.url())
-        .await
-        .expect("database");
-    let app = TestApp::spawn_external(ext, common::server_config(), checked_often(), None).await;
-    let v = common::venue(&app).await;
-    let s = show(&app, &v, 86_400).await;
-    let mut c = client(&app).await;
-    let sold = hold(&mut c, &customer("bob"), &s.id, &["A-1"])
-        .await
-        .expect("bob");
-    confirm(&mut c, &sold, sold.fencing_token, "BK-SOLD")
-        .await
-        .expect("sold");
-    let counter = marquee_platform::redis::connect(&redis.url())
-        .await
-        .expect("redis");
-    let reset = || async {
+    let reset = async |counter: &fred::prelude::Client| {
         use fred::prelude::ClientLike as _;
         let _: String = counter
             .custom(fred::cmd!("CONFIG"), vec!["RESETSTAT"])
             .await
             .expect("reset");
     };
-    reset().await;
+    reset(&sc.counter).await;
+    let opens =
+        (0..ANONYMOUS + SIGNED_IN).map(|i| open_watcher(sc.c.clone(), &sc.show.id, i, ANONYMOUS));
+    let mut watchers: Vec<_> = futures::future::join_all(opens)
+        .await
+        .into_iter()
+        .map(|(seats, _)| seats)
+        .collect();
+    let together = redis_calls(&sc.counter, "get").await;
 
-    let opens = (0..ANONYMOUS + SIGNED_IN).map(|i| {
-        let (mut c, show_id) = (c.clone(), s.id.clone());
-        async move {
-            let request = pb::WatchSeatsRequest { show_id };
-            let request = if i < ANONYMOUS {
-                tonic::Request::new(request)
-            } else {
-                authed(&customer(&format!("viewer{i}")), request)
-            };
-            let mut seats = c.watch_seats(request).await.expect("watch").into_inner();
-            let first = snapshot_of(next_of(&mut seats).await);
-            assert_eq!(state_in(&first, "A-1"), pb::SeatState::Sold);
-            seats
-        }
-    });
-    let mut watchers = futures::future::join_all(opens).await;
-    let together = redis_calls(&counter, "get").await;
-
-    reset().await;
-    let carol = hold(&mut c, &customer("carol"), &s.id, &["B-2"])
+    reset(&sc.counter).await;
+    let carol = hold(&mut sc.c, &customer("carol"), &sc.show.id, &["B-2"])
         .await
         .expect("carol");
-    let held_reads = redis_calls(&counter, "get").await;
+    let held_reads = redis_calls(&sc.counter, "get").await;
     for _ in 0..LATER {
-        let mut seats = c
-            .watch_seats(pb::WatchSeatsRequest {
-                show_id: s.id.clone(),
-            })
-            .await
-            .expect("watch")
-            .into_inner();
-        let mut view = View::default();
-        view.apply(next_of(&mut seats).await);
-        if view.seats.get("B-2") != Some(&pb::SeatState::Held) {
+        let (mut seats, first) = open_watcher(sc.c.clone(), &sc.show.id, 0, 1).await;
+        if state_in(&first, "B-2") != pb::SeatState::Held {
             // The snapshot was read before the hold's event reached this instance: the event
             // comes next.
-            view.apply(next_of(&mut seats).await);
+            let ch = change_of(next_of(&mut seats).await);
+            assert_eq!(ch.version, first.version + 1);
+            assert_eq!(ch.seats[0].seat_id, "B-2");
+            assert_eq!(ch.seats[0].state(), pb::SeatState::Held);
         }
-        assert_eq!(view.seats.get("B-2"), Some(&pb::SeatState::Held));
         watchers.push(seats);
     }
-    let later = redis_calls(&counter, "get").await - held_reads;
+    let later = redis_calls(&sc.counter, "get").await - held_reads;
     eprintln!(
         "{TEST}: {} watchers opening together read with {together} GETs; {LATER} opening one \
          after the other after a change, {later}",
@@ -1587,7 +1563,7 @@ async fn watchers_open_from_one_shared_read() {
     );
     assert!(later <= 4 * 2, "{later} GETs for {LATER} watchers");
     // Every watcher hears the next change.
-    c.release_hold(authed(
+    sc.c.release_hold(authed(
         &customer("carol"),
         pb::ReleaseHoldRequest {
             hold_id: carol.hold_id,
@@ -1605,5 +1581,5 @@ async fn watchers_open_from_one_shared_read() {
         let ch = change_of(m);
         assert_eq!(ch.cause(), pb::SeatChangeCause::Released);
     }
-    app.stop().await;
+    sc.app.stop().await;
 }
