@@ -1237,7 +1237,9 @@ async fn watchers_skip_events_they_have_and_resync_on_gaps() {
     let Some(app) = spawn_checked_often("stale_and_gaps::postgres").await else {
         return;
     };
-    use fred::prelude::{HashesInterface as _, KeysInterface as _, PubsubInterface as _};
+    use fred::prelude::{
+        HashesInterface as _, KeysInterface as _, PubsubInterface as _, SortedSetsInterface as _,
+    };
     let v = common::venue(&app).await;
     let s = show(&app, &v, 86_400).await;
     let mut c = client(&app).await;
@@ -1289,7 +1291,8 @@ async fn watchers_skip_events_they_have_and_resync_on_gaps() {
         deadline - 5_000
     ))
     .await;
-    // An extension whose event was lost: the deadline moves in the store alone.
+    // An extension whose event was lost: the deadline moves in the store alone (in the hold
+    // and in the show's index of deadlines, as the extend script moves it).
     let later = deadline + 60_000;
     let _: i64 = redis
         .hset(
@@ -1298,6 +1301,17 @@ async fn watchers_skip_events_they_have_and_resync_on_gaps() {
         )
         .await
         .expect("hset");
+    let _: i64 = redis
+        .zadd(
+            format!("{}seat:{{{}}}:exp", ext.redis_prefix, s.id),
+            None,
+            None,
+            false,
+            false,
+            (later as f64, a.hold_id.clone()),
+        )
+        .await
+        .expect("zadd");
     assert_eq!(
         next_hold(&mut holder).await,
         (pb::HoldEventKind::Extended, later)
@@ -1580,6 +1594,99 @@ async fn watchers_open_from_one_shared_read() {
         }
         let ch = change_of(m);
         assert_eq!(ch.cause(), pb::SeatChangeCause::Released);
+    }
+    sc.app.stop().await;
+}
+
+/// The holders' WatchHold streams check that their holds still exist (the store may lose them
+/// without a reconnection: a flush, a failover) from one read of the show's holds per check
+/// interval, not one read each; a hold made after such a read is not taken for lost, and a
+/// loss reaches every holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_checks_share_one_read_per_show() {
+    const TEST: &str = "hold_checks_share_one_read_per_show";
+    const SEATS: [&str; 8] = ["A-2", "A-3", "A-4", "B-1", "B-2", "B-3", "B-4", "C-2"];
+    const WINDOW_MS: u64 = 2_000;
+    let Some(mut sc) = counted_scene(TEST).await else {
+        return;
+    };
+    let interval = checked_often().hold_check_interval_ms;
+    let open = async |c: &mut Client, who: &str, h: &pb::Hold| {
+        let mut s = c
+            .watch_hold(authed(
+                who,
+                pb::WatchHoldRequest {
+                    hold_id: h.hold_id.clone(),
+                },
+            ))
+            .await
+            .expect("watch hold")
+            .into_inner();
+        assert_eq!(next_hold(&mut s).await.0, pb::HoldEventKind::Active);
+        s
+    };
+    let mut holders = Vec::new();
+    for (i, seat) in SEATS.iter().enumerate() {
+        let who = customer(&format!("holder{i}"));
+        let h = hold(&mut sc.c, &who, &sc.show.id, &[seat])
+            .await
+            .expect("hold");
+        let stream = open(&mut sc.c, &who, &h).await;
+        holders.push((who, h, stream));
+    }
+    use fred::prelude::ClientLike as _;
+    let _: String = sc
+        .counter
+        .custom(fred::cmd!("CONFIG"), vec!["RESETSTAT"])
+        .await
+        .expect("reset");
+    tokio::time::sleep(Duration::from_millis(WINDOW_MS)).await;
+    let (reads, hold_reads) = (
+        redis_calls(&sc.counter, "zrange").await,
+        redis_calls(&sc.counter, "hmget").await,
+    );
+    let checks = WINDOW_MS / interval;
+    eprintln!(
+        "{TEST}: {} holders, {checks} check intervals: {reads} reads of the show's holds, \
+         {hold_reads} reads of single holds",
+        SEATS.len()
+    );
+    // Read per holder, it was one read of a single hold per holder and interval (80 here).
+    assert!(reads <= 2 * checks + 2, "{reads} reads");
+    assert!(hold_reads <= 2, "{hold_reads} reads of single holds");
+
+    // A hold made after the last read is not lost.
+    let (who, h, mut stream) = holders.pop().expect("a holder");
+    sc.c.release_hold(authed(
+        &who,
+        pb::ReleaseHoldRequest {
+            hold_id: h.hold_id.clone(),
+        },
+    ))
+    .await
+    .expect("release");
+    assert_eq!(next_hold(&mut stream).await.0, pb::HoldEventKind::Released);
+    let late = customer("late");
+    let h = hold(&mut sc.c, &late, &sc.show.id, &[SEATS[SEATS.len() - 1]])
+        .await
+        .expect("late hold");
+    let mut stream = open(&mut sc.c, &late, &h).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(5 * interval), stream.next())
+            .await
+            .is_err(),
+        "a live hold's stream stays quiet"
+    );
+    holders.push((late, h, stream));
+
+    // The store loses every hold: each holder hears it.
+    let _: String = sc
+        .counter
+        .custom(fred::cmd!("FLUSHALL"), Vec::<String>::new())
+        .await
+        .expect("flush");
+    for (_, _, stream) in &mut holders {
+        assert_eq!(next_hold(stream).await.0, pb::HoldEventKind::Lost);
     }
     sc.app.stop().await;
 }

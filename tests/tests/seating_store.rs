@@ -127,6 +127,10 @@ async fn contract(store: HoldStore) {
         Some(a2.id.clone())
     );
     assert_eq!(store.hold_of(&show, "zed").await.expect("store"), None);
+    // Every hold of the show with its deadline (what WatchHold streams check their holds by).
+    let deadlines = store.deadlines(&show).await.expect("store");
+    assert_eq!(deadlines.get(&a2.id), Some(&a2.expires_ms));
+    assert!(!deadlines.contains_key(&a1.id));
 
     // Only the holder can extend or release.
     assert_eq!(
@@ -184,6 +188,13 @@ async fn contract(store: HoldStore) {
     assert!(states.mine.is_none());
     assert!(store.get(&show, &a2.id).await.expect("store").is_none());
     assert_eq!(store.hold_of(&show, "a").await.expect("store"), None);
+    assert!(
+        !store
+            .deadlines(&show)
+            .await
+            .expect("store")
+            .contains_key(&a2.id)
+    );
 
     // Release.
     let b1 = held(&store, &new_hold(&show, "b", &[7], "r5", TTL)).await;

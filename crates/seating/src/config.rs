@@ -14,7 +14,8 @@ pub struct SeatingConfig {
     pub expiring_soon_ms: u64,
     /// How often each instance looks for holds past their deadline, in milliseconds (at most 250).
     pub sweep_interval_ms: u64,
-    /// How often WatchHold checks that its hold still exists, in milliseconds.
+    /// How often WatchHold checks that its hold still exists, in milliseconds (the holders of a
+    /// show on an instance share one read of the show's holds per interval).
     pub hold_check_interval_ms: u64,
     /// How long a screen layout stays cached, in seconds.
     pub layout_cache_secs: u64,

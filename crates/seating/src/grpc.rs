@@ -479,11 +479,15 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
             .to_owned();
         let mut events = self.seating.subscribe(&show_id).await.map_err(to_status)?;
         let mut reconnections = self.seating.store().reconnections();
+        let mut seen = *reconnections.borrow_and_update();
         let (ctx, hold) = self
             .seating
             .own_hold(&caller.subject, &hold_id)
             .await
             .map_err(to_status)?;
+        // Checks of the hold use reads of its show begun after the last check (at first, after
+        // the hold was read here).
+        let mut checked = crate::store::tick();
         let (tx, rx) = mpsc::channel(16);
         let drain = self.drain.clone();
         let seating = self.seating.clone();
@@ -524,6 +528,7 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
                     _ = check.tick() => suspect = true,
                     r = reconnections.changed() => {
                         if r.is_err() { continue; }
+                        seen = *reconnections.borrow_and_update();
                         suspect = true;
                     }
                     ev = events.recv() => match ev {
@@ -556,10 +561,11 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
                     }
                 }
                 if suspect {
-                    match seating.current_hold(&hold).await {
+                    let mark = std::mem::replace(&mut checked, crate::store::tick());
+                    match seating.current_deadline(&hold, seen, mark).await {
                         // An extension whose event was missed: tell the holder now.
-                        Ok(Some(h)) if h.expires_ms > hold.expires_ms => {
-                            hold.expires_ms = h.expires_ms;
+                        Ok(Some(deadline)) if deadline > hold.expires_ms => {
+                            hold.expires_ms = deadline;
                             warned = false;
                             if tx
                                 .send(Ok(msg(pb::HoldEventKind::Extended, &hold)))

@@ -19,6 +19,7 @@ pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod service;
+mod shared;
 pub mod store;
 
 use std::time::Duration;

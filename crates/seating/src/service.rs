@@ -3,10 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::{
-    FutureExt as _,
-    future::{BoxFuture, Shared},
-};
+use futures::FutureExt as _;
 use marquee_platform::{idempotency::IdempotencyKey, validation::Violations};
 use tokio::sync::broadcast;
 
@@ -17,8 +14,9 @@ use crate::{
         Allocation, BOOKING_REFERENCE_RULE, Channel, Hold, SeatEvent, SeatStates, SeatingError,
         ShowContext, Viewer, bit, hold_id, rules, show_of_hold, valid_booking_reference, valid_id,
     },
+    shared::{Need, SharedReads},
     store::{
-        HoldOutcome, HoldStore, NewHold, Refusal, Since, StoreError,
+        Deadlines, HoldOutcome, HoldStore, NewHold, Refusal, StoreError,
         db::{Sale, SeatingDb},
     },
 };
@@ -67,43 +65,12 @@ pub struct Seating {
     catalog: CatalogSource,
     config: Arc<SeatingConfig>,
     allocations: moka::future::Cache<String, Arc<Allocation>>,
-    /// Per show, the last read of its seat states, which its watchers share.
-    reads: moka::sync::Cache<String, SharedRead>,
-}
-
-/// A read of a show's seat states (no viewer's own hold) that watchers share.
-#[derive(Clone)]
-struct SharedRead {
-    /// The store's reconnection count when the read began: it has every change made before.
-    reconnections: u64,
-    /// When it began (see [`Since`]).
-    began: u64,
-    read: Shared<BoxFuture<'static, Result<Arc<SeatStates>, Arc<SeatingError>>>>,
-}
-
-/// Whether a shared read serves a watcher.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Serves {
-    Yes,
-    /// It runs, began before the watcher's mark, and may end at the version the watcher needs.
-    Perhaps,
-    No,
-}
-
-impl SharedRead {
-    /// Whether it serves a watcher that has seen `reconnections` and needs `since`.
-    fn serves(&self, reconnections: u64, since: Since) -> Serves {
-        if self.reconnections < reconnections {
-            return Serves::No;
-        }
-        match self.read.peek() {
-            Some(Err(_)) => Serves::No,
-            _ if self.began >= since.mark => Serves::Yes,
-            Some(Ok(s)) if since.last.is_some_and(|v| s.version >= v) => Serves::Yes,
-            None if since.last.is_some() => Serves::Perhaps,
-            _ => Serves::No,
-        }
-    }
+    /// Per show, the last read of its seat states (no viewer's own hold), which its watchers
+    /// share.
+    maps: Arc<SharedReads<SeatStates>>,
+    /// Per show, the last read of its holds' deadlines, which its holders' WatchHold streams
+    /// share.
+    deadlines: Arc<SharedReads<Deadlines>>,
 }
 
 fn store_err(e: StoreError) -> SeatingError {
@@ -149,10 +116,8 @@ impl Seating {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(2))
                 .build(),
-            reads: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(30))
-                .build(),
+            maps: Arc::new(SharedReads::new(10_000, Duration::from_secs(30))),
+            deadlines: Arc::new(SharedReads::new(10_000, Duration::from_secs(30))),
         }
     }
 
@@ -250,35 +215,23 @@ impl Seating {
         reconnections: u64,
     ) -> Result<SeatStates, SeatingError> {
         let since = self.store.since(&ctx.show.id);
-        let mut tries = 0;
-        let show = loop {
-            tries += 1;
-            let read = self
-                .reads
-                .entry_by_ref(&ctx.show.id)
-                .or_insert_with_if(
-                    || {
-                        let (this, ctx) = (self.clone(), ctx.clone());
-                        SharedRead {
-                            reconnections: *self.store.reconnections().borrow(),
-                            began: crate::store::tick(),
-                            read: async move { this.states(&ctx, None).await.map(Arc::new) }
-                                .map(|r| r.map_err(Arc::new))
-                                .boxed()
-                                .shared(),
-                        }
-                    },
-                    |r| r.serves(reconnections, since) == Serves::No,
-                )
-                .into_value();
-            let states = read.read.clone().await.map_err(SeatingError::from_shared)?;
-            // A read joined while it ran may have begun too early; the next one begins after
-            // this call did (the one found ended too old and is replaced, or another replaced
-            // it since), so it serves.
-            if tries > 1 || read.serves(reconnections, since) == Serves::Yes {
-                break states;
-            }
-        };
+        let has_last = |s: &SeatStates| since.last.is_some_and(|v| s.version >= v);
+        let show = self
+            .maps
+            .get(
+                &ctx.show.id,
+                Need {
+                    reconnections,
+                    mark: since.mark,
+                    enough: since.last.is_some().then_some(&has_last as _),
+                },
+                || *self.store.reconnections().borrow(),
+                || {
+                    let (this, ctx) = (self.clone(), ctx.clone());
+                    async move { this.states(&ctx, None).await }.boxed()
+                },
+            )
+            .await?;
         let mine = match user {
             Some(u) => self
                 .store
@@ -473,12 +426,32 @@ impl Seating {
         Ok((ctx, hold))
     }
 
-    /// A hold, whoever holds it (`None` once it is gone).
-    pub async fn current_hold(&self, hold: &Hold) -> Result<Option<Hold>, SeatingError> {
-        self.store
-            .get(&hold.show_id, &hold.id)
-            .await
-            .map_err(store_err)
+    /// A hold's deadline (`None` once it is gone) as a read of its show's holds says, which
+    /// the show's WatchHold streams on this instance share: one begun after every store
+    /// reconnection the caller has seen and at or after `mark` (a tick).
+    pub async fn current_deadline(
+        &self,
+        hold: &Hold,
+        reconnections: u64,
+        mark: u64,
+    ) -> Result<Option<i64>, SeatingError> {
+        let deadlines = self
+            .deadlines
+            .get(
+                &hold.show_id,
+                Need {
+                    reconnections,
+                    mark,
+                    enough: None,
+                },
+                || *self.store.reconnections().borrow(),
+                || {
+                    let (store, show) = (self.store.clone(), hold.show_id.clone());
+                    async move { store.deadlines(&show).await.map_err(store_err) }.boxed()
+                },
+            )
+            .await?;
+        Ok(deadlines.get(&hold.id).copied())
     }
 
     /// Confirms a hold: check it (token, deadline), sell its seats in the database (all or

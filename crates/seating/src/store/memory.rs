@@ -8,7 +8,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::{Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError};
+use super::{Deadlines, Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError};
 use crate::domain::{EventKind, SeatEvent, SeatStates, bit, set_bit};
 
 #[derive(Default)]
@@ -255,6 +255,15 @@ impl MemoryHoldStore {
         hold_id: &str,
     ) -> Result<Option<Hold>, StoreError> {
         Ok(self.with(show_id, |s, _| s.holds.get(hold_id).cloned()))
+    }
+
+    pub(crate) async fn deadlines(&self, show_id: &str) -> Result<Deadlines, StoreError> {
+        Ok(self.with(show_id, |s, _| {
+            s.holds
+                .iter()
+                .map(|(id, h)| (id.clone(), h.expires_ms))
+                .collect()
+        }))
     }
 
     pub(crate) async fn hold_of(

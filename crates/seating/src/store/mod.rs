@@ -22,6 +22,9 @@ use crate::domain::{Hold, SeatEvent, SeatStates};
 
 pub use hub::{Hub, Since, tick};
 
+/// The holds of a show by id, with their deadlines (Unix ms).
+pub type Deadlines = std::collections::HashMap<String, i64>;
+
 /// A hold to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewHold {
@@ -144,6 +147,11 @@ impl HoldStore {
     /// A hold, whoever holds it.
     pub async fn get(&self, show_id: &str, hold_id: &str) -> Result<Option<Hold>, StoreError> {
         each!(self, s => s.get(show_id, hold_id).await)
+    }
+
+    /// Every hold of the show by id, with its deadline (Unix ms).
+    pub async fn deadlines(&self, show_id: &str) -> Result<Deadlines, StoreError> {
+        each!(self, s => s.deadlines(show_id).await)
     }
 
     /// The user's active hold on the show, if any.

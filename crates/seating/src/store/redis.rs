@@ -8,7 +8,7 @@
 //! | `loaded` | marker: the show's sold seats were loaded from the database |
 //! | `held`, `sold` | bitmaps by seat index |
 //! | `fence` | the fencing counter, incremented by every hold |
-//! | `exp` | sorted set of hold id by deadline (Unix ms from Redis `TIME`) |
+//! | `exp` | sorted set of hold id by deadline (Unix ms from Redis `TIME`): what the sweeper expires by, and what WatchHold streams check their holds by (one `ZRANGE` per show and check interval, shared by an instance's holders) |
 //! | `h:<hold>` | the hold: user, seats, token, deadline, created, max deadline |
 //! | `u:<user>` | the user's active hold on the show |
 //! | `rid`, `ridx` | idempotency records of HoldSeats (hash: `<request id> <user>` -> fingerprint and result), and their index by the time they may be forgotten (a hold's TTL after the request) |
@@ -48,7 +48,7 @@ use fred::{
 use tokio::sync::{Mutex, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError, parse_hold};
+use super::{Deadlines, Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError, parse_hold};
 use crate::domain::{SeatEvent, SeatStates, parse_seats};
 
 struct Scripts {
@@ -202,6 +202,24 @@ impl RedisHoldStore {
             }
         }
         Ok(rx)
+    }
+
+    /// Subscribes again to the channels of the shows this instance is subscribed to (after the
+    /// pub/sub connection reconnected). It holds the list while it does, as [`Self::subscribe`]
+    /// and [`Self::unsubscribe_unwatched`] do, so that it never subscribes to a show they have
+    /// just unsubscribed from (fred's own `resubscribe_all` would, from its copy of the list).
+    async fn resubscribe(&self) {
+        let Some(subscriber) = self.subscriber.get() else {
+            return;
+        };
+        let subscribed = self.subscribed.lock().await;
+        let channels: Vec<String> = subscribed.iter().map(|s| self.channel(s)).collect();
+        if channels.is_empty() {
+            return;
+        }
+        if let Err(error) = subscriber.subscribe(channels).await {
+            tracing::warn!(%error, "cannot subscribe to the shows' events again");
+        }
     }
 
     /// Unsubscribes from the shows this instance no longer has watchers of.
@@ -421,6 +439,24 @@ impl RedisHoldStore {
             })
             .await?;
         Ok(self.hold_reply(show_id, None, v)?.ok())
+    }
+
+    pub(crate) async fn deadlines(&self, show_id: &str) -> Result<Deadlines, StoreError> {
+        use fred::prelude::SortedSetsInterface as _;
+        let held: Vec<(String, f64)> = self
+            .client
+            .zrange(
+                format!("{}exp", self.base(show_id)),
+                0,
+                -1,
+                None,
+                false,
+                None,
+                true,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(held.into_iter().map(|(id, d)| (id, d as i64)).collect())
     }
 
     pub(crate) async fn hold_of(
@@ -665,11 +701,9 @@ impl RedisHoldStore {
                     r = sub_reconnects.recv() => if r.is_ok() {
                         // Subscribe to the shows' channels again, then tell the watchers: a
                         // read they begin after that has every event they will not be sent.
-                        let (subscriber, counter) = (subscriber.clone(), counter.clone());
+                        let (store, counter) = (store.clone(), counter.clone());
                         tokio::spawn(async move {
-                            if let Err(error) = subscriber.resubscribe_all().await {
-                                tracing::warn!(%error, "cannot subscribe to the shows' events again");
-                            }
+                            store.resubscribe().await;
                             counter.send_modify(|c| *c += 1);
                         });
                     },
