@@ -204,10 +204,10 @@ impl Seating {
     /// reconnection, a lost pub/sub message), so they share the show-wide part: one read, joined
     /// while it runs and used again while it has every event the watcher is not sent (it began
     /// after every reconnection the watcher has seen and after the last event delivered here,
-    /// or it has that event's version; see [`Since`]). A read that ends older than that is
-    /// made again. Only a signed-in viewer's own hold is read for them alone, after the shared
-    /// part, so it is never older than the map; the events after the map's version bring the
-    /// two together.
+    /// or it has that event's version; see [`crate::store::Since`]). A read that ends older
+    /// than that is made again. Only a signed-in viewer's own hold is read for them alone,
+    /// after the shared part, so it is never older than the map; the events after the map's
+    /// version bring the two together.
     pub async fn watch_states(
         &self,
         ctx: &ShowContext,
