@@ -244,7 +244,7 @@ async fn main() {
     let app = TestApp::spawn_external(
         ext,
         server,
-        marquee_seating::SeatingConfig::default(),
+        common::test_seating_config(),
         Some(marquee_booking::BookingConfig::default()),
     )
     .await;

@@ -423,7 +423,8 @@ async fn main() {
         hold_ttl_ms: HOLD_TTL_MS,
         hold_max_lifetime_ms: HOLD_TTL_MS * 2,
         expiring_soon_ms: 1_000,
-        ..marquee_seating::SeatingConfig::default()
+        // The load comes from a few hundred users holding as fast as they can.
+        ..common::test_seating_config()
     };
     let app = TestApp::spawn_external(ext, server, seating, None).await;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());

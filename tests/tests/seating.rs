@@ -1690,3 +1690,78 @@ async fn hold_checks_share_one_read_per_show() {
     }
     sc.app.stop().await;
 }
+
+/// A user may hold and extend only so often (hoarding by script); the refusal says when to try
+/// again and changes nothing; other users, and service callers acting for the holder, are not
+/// held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_and_extensions_are_rate_limited_per_user() {
+    use tonic_types::StatusExt as _;
+    let config = marquee_seating::SeatingConfig {
+        holds_per_user: marquee_platform::ratelimit::RateLimit {
+            requests_per_minute: 1,
+            burst: 3,
+        },
+        ..common::test_seating_config()
+    };
+    let app = TestApp::spawn_seating(
+        "holds_rate_limited::sqlite",
+        Backend::Sqlite,
+        false,
+        common::server_config(),
+        config,
+    )
+    .await
+    .expect("sqlite always runs");
+    let v = common::venue(&app).await;
+    let s = show(&app, &v, 86_400).await;
+    let mut c = client(&app).await;
+    let (alice, bob) = (customer("alice"), customer("bob"));
+    hold(&mut c, &alice, &s.id, &["A-1"]).await.expect("1st");
+    hold(&mut c, &alice, &s.id, &["A-2"]).await.expect("2nd");
+    let third = hold(&mut c, &alice, &s.id, &["A-3"]).await.expect("3rd");
+
+    let refused = hold(&mut c, &alice, &s.id, &["A-4"])
+        .await
+        .expect_err("a 4th within the minute");
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    let wait = refused
+        .get_error_details()
+        .retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("retry info");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
+    let extender = c.clone();
+    let extend = |who: String| {
+        let (mut c, hold_id) = (extender.clone(), third.hold_id.clone());
+        async move {
+            c.extend_hold(authed(
+                &who,
+                pb::ExtendHoldRequest {
+                    hold_id,
+                    extension: None,
+                },
+            ))
+            .await
+        }
+    };
+    assert_eq!(
+        extend(alice.clone()).await.expect_err("same bucket").code(),
+        Code::ResourceExhausted
+    );
+    // Nothing changed: the third hold stands, A-4 is free.
+    let map = seat_map(&mut c, Some(&alice), &s.id).await;
+    assert_eq!(state_of(&map, "A-3"), pb::SeatState::HeldByYou);
+    assert_eq!(state_of(&map, "A-4"), pb::SeatState::Available);
+
+    hold(&mut c, &bob, &s.id, &["A-4"])
+        .await
+        .expect("another user's bucket is full");
+    extend(token("booking", &[Role::Service]))
+        .await
+        .expect("a service caller extends for the holder");
+    app.stop().await;
+}

@@ -2,6 +2,7 @@
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
+pub use marquee_platform::ratelimit::RateLimit;
 use serde::{Deserialize, Serialize};
 
 /// A configuration error; its message names the setting.
@@ -64,25 +65,6 @@ pub struct RateLimits {
     pub per_user: RateLimit,
     /// Per client address.
     pub per_address: RateLimit,
-}
-
-/// One token bucket: `burst` calls at once, refilled at `requests_per_minute`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimit {
-    /// Sustained rate; 0 turns the limit off.
-    pub requests_per_minute: u32,
-    /// Calls allowed in a burst (at least 1 when the limit is on).
-    pub burst: u32,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        Self {
-            requests_per_minute: 600,
-            burst: 60,
-        }
-    }
 }
 
 impl Default for RateLimits {

@@ -10,25 +10,21 @@
 use std::{
     collections::HashSet,
     net::IpAddr,
-    num::NonZeroU32,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::Duration,
 };
 
-use governor::{
-    DefaultKeyedRateLimiter, Quota, RateLimiter,
-    clock::{Clock, DefaultClock},
-};
 use http::{Request, Response};
-use marquee_platform::auth::{AuthError, Caller, Verifier};
-use tonic::{Code, Status, body::Body, transport::server::TcpConnectInfo};
-use tonic_types::{ErrorDetails, StatusExt};
+use marquee_platform::{
+    auth::{AuthError, Caller, Verifier},
+    ratelimit::{Limiter, rate_limited},
+};
+use tonic::{Status, body::Body, transport::server::TcpConnectInfo};
 use tower::{Layer, Service};
 
 use crate::{
-    config::{GatewayConfig, RateLimit},
+    config::GatewayConfig,
     proxy::{is_reflection, service_of},
 };
 
@@ -57,39 +53,6 @@ impl PublicMethods {
         service_of(path).is_some_and(|service| {
             self.services.contains(service) || self.methods.contains(path.trim_start_matches('/'))
         })
-    }
-}
-
-/// One keyed token bucket, or none when the limit is off.
-struct Limiter<K: std::hash::Hash + Eq + Clone>(Option<DefaultKeyedRateLimiter<K>>);
-
-impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
-    fn new(limit: RateLimit) -> Self {
-        let Some(per_minute) = NonZeroU32::new(limit.requests_per_minute) else {
-            return Self(None);
-        };
-        let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
-        Self(Some(RateLimiter::keyed(
-            Quota::per_minute(per_minute).allow_burst(burst),
-        )))
-    }
-
-    /// Ok, or how long until the key's next call is allowed.
-    fn check(&self, key: &K) -> Result<(), Duration> {
-        match &self.0 {
-            None => Ok(()),
-            Some(limiter) => limiter
-                .check_key(key)
-                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
-        }
-    }
-
-    /// Forgets keys whose buckets are full again, so memory stays bounded.
-    fn forget_idle(&self) {
-        if let Some(limiter) = &self.0 {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
     }
 }
 
@@ -188,16 +151,6 @@ impl GuardState {
     }
 }
 
-fn rate_limited(wait: Duration) -> Status {
-    // Whole milliseconds, at least one: a zero delay would invite an immediate retry.
-    let wait = Duration::from_millis((wait.as_millis() as u64).max(1));
-    Status::with_error_details(
-        Code::ResourceExhausted,
-        "too many requests: retry later",
-        ErrorDetails::with_retry_info(Some(wait)),
-    )
-}
-
 /// See the module documentation.
 #[derive(Clone)]
 pub(crate) struct GuardLayer {
@@ -258,44 +211,5 @@ mod tests {
         assert!(!public.contains("/marquee.identity.v1.IdentityService/GetMe"));
         assert!(!public.contains("/marquee.catalog.v1.CatalogAdminService/CreateCity"));
         assert!(!public.contains("/marquee.catalog.v1.CatalogService"));
-    }
-
-    #[test]
-    fn a_bucket_empties_and_says_how_long_to_wait() {
-        let limiter = Limiter::new(RateLimit {
-            requests_per_minute: 1,
-            burst: 2,
-        });
-        let key = "user-1".to_owned();
-        assert!(limiter.check(&key).is_ok());
-        assert!(limiter.check(&key).is_ok());
-        let wait = limiter.check(&key).expect_err("over the limit");
-        assert!(
-            wait > Duration::from_secs(1) && wait <= Duration::from_secs(60),
-            "{wait:?}"
-        );
-        assert!(
-            limiter.check(&"user-2".to_owned()).is_ok(),
-            "buckets are per key"
-        );
-
-        let off = Limiter::new(RateLimit {
-            requests_per_minute: 0,
-            burst: 0,
-        });
-        for _ in 0..1000 {
-            assert!(off.check(&key).is_ok());
-        }
-    }
-
-    #[test]
-    fn rate_limited_carries_retry_info() {
-        let status = rate_limited(Duration::from_millis(1500));
-        assert_eq!(status.code(), Code::ResourceExhausted);
-        let retry = status.get_error_details().retry_info().cloned();
-        assert_eq!(
-            retry.and_then(|r| r.retry_delay),
-            Some(Duration::from_millis(1500))
-        );
     }
 }

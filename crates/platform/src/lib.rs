@@ -13,6 +13,7 @@
 //! - [`events`]: the transactional outbox, its relay, and the bus (Redis Streams or in-process).
 //! - [`db`], [`cache`], [`idempotency`], [`paging`]: storage helpers shared by the services.
 //! - [`keys`]: Ed25519 signing keys and JWKS documents (access tokens, ticket tokens).
+//! - [`ratelimit`]: keyed token buckets and the `RESOURCE_EXHAUSTED` status they answer with.
 
 #![forbid(unsafe_code)]
 
@@ -26,6 +27,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod middleware;
 pub mod paging;
+pub mod ratelimit;
 pub mod redis;
 pub mod server;
 pub mod status;

@@ -1,5 +1,6 @@
 //! The seating service's settings.
 
+use marquee_platform::ratelimit::RateLimit;
 use serde::{Deserialize, Serialize};
 
 /// Settings of the seating service (`[seating]` in the config file, `MARQUEE_SEATING__*`).
@@ -17,6 +18,10 @@ pub struct SeatingConfig {
     /// How often WatchHold checks that its hold still exists, in milliseconds (the holders of a
     /// show on an instance share one read of the show's holds per interval).
     pub hold_check_interval_ms: u64,
+    /// How often one user may hold or extend (HoldSeats and ExtendHold share the bucket; calls
+    /// by `service` callers, which act for holders, are not counted): hoarding by script is a
+    /// business-flow attack. Per instance. `requests_per_minute = 0` turns it off.
+    pub holds_per_user: RateLimit,
     /// How long a screen layout stays cached, in seconds.
     pub layout_cache_secs: u64,
     /// How long a show (its state, times and prices) stays cached, in seconds.
@@ -34,6 +39,10 @@ impl Default for SeatingConfig {
             expiring_soon_ms: 60 * 1000,
             sweep_interval_ms: 200,
             hold_check_interval_ms: 1000,
+            holds_per_user: RateLimit {
+                requests_per_minute: 60,
+                burst: 20,
+            },
             layout_cache_secs: 600,
             show_cache_secs: 5,
             catalog_url: None,

@@ -7,6 +7,7 @@ use futures::Stream;
 use marquee_platform::{
     CancellationToken,
     auth::{self, Caller, Role},
+    ratelimit::{Limiter, rate_limited},
     status,
     validation::Violations,
 };
@@ -184,12 +185,39 @@ fn change_pb(
 pub struct SeatingApi {
     seating: Seating,
     drain: CancellationToken,
+    /// Holds and extensions per user ([`crate::SeatingConfig::holds_per_user`]).
+    holds: Arc<Limiter<String>>,
 }
 
 impl SeatingApi {
-    /// The API over `seating`; streams end when `drain` is cancelled.
+    /// The API over `seating`; streams end when `drain` is cancelled (as does the task that
+    /// forgets idle users' buckets, so that their memory stays bounded).
     pub fn new(seating: Seating, drain: CancellationToken) -> Self {
-        Self { seating, drain }
+        let holds = Arc::new(Limiter::new(seating.config().holds_per_user));
+        let idle = holds.clone();
+        let stop = drain.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => idle.forget_idle(),
+                }
+            }
+        });
+        Self {
+            seating,
+            drain,
+            holds,
+        }
+    }
+
+    /// Spends one of the caller's holds-and-extensions (not for `service` callers).
+    fn spend_hold(&self, caller: &auth::Caller) -> Result<(), Status> {
+        if caller.has_role(Role::Service) {
+            return Ok(());
+        }
+        self.holds.check(&caller.subject).map_err(rate_limited)
     }
 
     /// Whose hold a call acts on: the caller's own, or, for a service caller, the holder's.
@@ -237,6 +265,7 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
         request: Request<pb::HoldSeatsRequest>,
     ) -> Result<Response<pb::HoldSeatsResponse>, Status> {
         let caller = auth::caller(&request)?.clone();
+        self.spend_hold(&caller)?;
         let pb::HoldSeatsRequest {
             request_id,
             show_id,
@@ -284,6 +313,7 @@ impl pb::seating_service_server::SeatingService for SeatingApi {
         request: Request<pb::ExtendHoldRequest>,
     ) -> Result<Response<pb::ExtendHoldResponse>, Status> {
         let caller = auth::caller(&request)?.clone();
+        self.spend_hold(&caller)?;
         let pb::ExtendHoldRequest { hold_id, extension } = request.into_inner();
         let holder = self.holder(&caller, &hold_id).await?;
         let ext = extension

@@ -875,9 +875,14 @@ pub fn reason(status: &tonic::Status) -> String {
 const TEST_KEY_SEED: [u8; 32] = [7; 32];
 const TEST_KID: &str = "test-key";
 
-/// Seating settings for tests (defaults; tests that need short holds set their own).
+/// Seating settings for tests: the defaults, but without the per-user rate of holds (the race
+/// and load tests hold far faster than a person does; the limit has a test of its own). Tests
+/// that need short holds set their own.
 pub fn test_seating_config() -> marquee_seating::SeatingConfig {
-    marquee_seating::SeatingConfig::default()
+    marquee_seating::SeatingConfig {
+        holds_per_user: marquee_platform::ratelimit::RateLimit::OFF,
+        ..marquee_seating::SeatingConfig::default()
+    }
 }
 
 /// A verifier that trusts the test key.
