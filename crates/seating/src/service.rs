@@ -107,6 +107,8 @@ impl Seating {
         catalog: CatalogSource,
         config: SeatingConfig,
     ) -> Self {
+        let maps = Arc::new(SharedReads::new(&store, 10_000, Duration::from_secs(30)));
+        let deadlines = Arc::new(SharedReads::new(&store, 10_000, Duration::from_secs(30)));
         Self {
             store,
             db,
@@ -116,8 +118,8 @@ impl Seating {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(2))
                 .build(),
-            maps: Arc::new(SharedReads::new(10_000, Duration::from_secs(30))),
-            deadlines: Arc::new(SharedReads::new(10_000, Duration::from_secs(30))),
+            maps,
+            deadlines,
         }
     }
 
@@ -225,7 +227,6 @@ impl Seating {
                     mark: since.mark,
                     enough: since.last.is_some().then_some(&has_last as _),
                 },
-                || *self.store.reconnections().borrow(),
                 || {
                     let (this, ctx) = (self.clone(), ctx.clone());
                     async move { this.states(&ctx, None).await }.boxed()
@@ -444,7 +445,6 @@ impl Seating {
                     mark,
                     enough: None,
                 },
-                || *self.store.reconnections().borrow(),
                 || {
                     let (store, show) = (self.store.clone(), hold.show_id.clone());
                     async move { store.deadlines(&show).await.map_err(store_err) }.boxed()

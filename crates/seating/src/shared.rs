@@ -14,7 +14,9 @@ use futures::{
     future::{BoxFuture, Shared},
 };
 
-use crate::domain::SeatingError;
+use tokio::sync::watch;
+
+use crate::{domain::SeatingError, store::HoldStore};
 
 /// What a watcher needs of a shared read.
 pub(crate) struct Need<'a, T> {
@@ -30,6 +32,8 @@ pub(crate) struct Need<'a, T> {
 /// One read per key (a show), shared.
 pub(crate) struct SharedReads<T> {
     cache: moka::sync::Cache<String, Entry<T>>,
+    /// The store's reconnection count, which each read records when it begins.
+    reconnections: watch::Receiver<u64>,
 }
 
 struct Entry<T> {
@@ -74,23 +78,22 @@ impl<T> Entry<T> {
 }
 
 impl<T: Send + Sync + 'static> SharedReads<T> {
-    /// Keeps reads of up to `capacity` keys, each for at most `ttl`.
-    pub(crate) fn new(capacity: u64, ttl: Duration) -> Self {
+    /// Keeps reads of `store` of up to `capacity` keys, each for at most `ttl`.
+    pub(crate) fn new(store: &HoldStore, capacity: u64, ttl: Duration) -> Self {
         Self {
             cache: moka::sync::Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(ttl)
                 .build(),
+            reconnections: store.reconnections(),
         }
     }
 
-    /// A read of `key` that serves `need`: a kept one, or a new one made by `read` (while the
-    /// store's reconnection count is `reconnections()`).
+    /// A read of `key` that serves `need`: a kept one, or a new one made by `read`.
     pub(crate) async fn get(
         &self,
         key: &str,
         need: Need<'_, T>,
-        reconnections: impl Fn() -> u64,
         read: impl Fn() -> BoxFuture<'static, Result<T, SeatingError>>,
     ) -> Result<Arc<T>, SeatingError> {
         let mut tries = 0;
@@ -101,7 +104,7 @@ impl<T: Send + Sync + 'static> SharedReads<T> {
                 .entry_by_ref(key)
                 .or_insert_with_if(
                     || Entry {
-                        reconnections: reconnections(),
+                        reconnections: *self.reconnections.borrow(),
                         began: crate::store::tick(),
                         read: read()
                             .map(|r| r.map(Arc::new).map_err(Arc::new))

@@ -212,10 +212,7 @@ impl HoldStore {
     /// Which reads of the show's seat states have every event its watchers on this instance are
     /// not sent (call it after [`Self::subscribe`]).
     pub fn since(&self, show_id: &str) -> Since {
-        match self {
-            Self::Memory(s) => s.hub().since(show_id),
-            Self::Redis(s) => s.hub().since(show_id),
-        }
+        each!(self, s => s.hub().since(show_id))
     }
 
     /// Stops receiving the events of shows nobody on this instance watches any more (Redis:
