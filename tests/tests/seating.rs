@@ -935,6 +935,112 @@ async fn a_slow_watcher_catches_up(app: TestApp) {
     app.stop().await;
 }
 
+/// A user holds seats for at most `active_holds_per_user` shows at once (hoarding across
+/// shows): one show more is refused with RESOURCE_EXHAUSTED and holds nothing. Changing a
+/// hold's seats is not one more; other users and box office staff (who hold for many
+/// customers) are not held back; a hold that failed never counts, and a released one stops
+/// counting. Holding on many shows at once gets exactly the cap.
+async fn active_holds_are_capped_per_user(app: TestApp) {
+    let cap = common::test_seating_config().active_holds_per_user as usize;
+    assert!(cap >= 2, "the default cap is in force: {cap}");
+    let v = common::venue(&app).await;
+    let mut shows = Vec::new();
+    for day in 1..=2 * cap {
+        shows.push(show(&app, &v, day as i64 * 86_400).await.id);
+    }
+    let last = shows[cap].clone();
+    let mut c = client(&app).await;
+    let (alice, bob) = (customer("alice"), customer("bob"));
+    // A hold that fails counts for nothing (else the last of the holds below would be refused).
+    hold(&mut c, &bob, &last, &["A-1"]).await.expect("bob");
+    let err = hold(&mut c, &alice, &last, &["A-1"])
+        .await
+        .expect_err("taken");
+    assert_eq!(common::reason(&err), "SEAT_TAKEN");
+    let mut holds = Vec::new();
+    for s in &shows[..cap] {
+        holds.push(
+            hold(&mut c, &alice, s, &["A-1"])
+                .await
+                .expect("within the cap"),
+        );
+    }
+    // One show more: refused, nothing held; its retry is refused alike.
+    let over = explicit(&last, &["A-2"]);
+    for _ in 0..2 {
+        let err = c
+            .hold_seats(authed(&alice, over.clone()))
+            .await
+            .expect_err("over the cap");
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+        assert_eq!(common::reason(&err), "TOO_MANY_HOLDS");
+    }
+    assert_eq!(
+        state_of(&seat_map(&mut c, Some(&alice), &last).await, "A-2"),
+        pb::SeatState::Available
+    );
+    // Changing a hold's seats, on a show already counted.
+    hold(&mut c, &alice, &shows[0], &["A-2"])
+        .await
+        .expect("a hold's seats change");
+    hold(&mut c, &customer("carol"), &last, &["A-2"])
+        .await
+        .expect("another user");
+    // Box office staff hold their allotment for walk-in customers, on as many shows as they sell.
+    let mut admin = SeatingAdminServiceClient::new(app.channel().await);
+    let root = token("root", &[Role::Admin]);
+    let staff = token("frank", &[Role::Staff]);
+    for s in &shows {
+        admin
+            .set_allocation(authed(
+                &root,
+                pb::SetAllocationRequest {
+                    request_id: rid(),
+                    show_id: s.clone(),
+                    allocations: vec![pb::ChannelSeats {
+                        channel: pb::SalesChannel::BoxOffice as i32,
+                        partner_id: String::new(),
+                        seat_ids: vec!["C-1".into()],
+                    }],
+                },
+            ))
+            .await
+            .expect("allot");
+        hold(&mut c, &staff, s, &["C-1"])
+            .await
+            .expect("box office holds are not capped");
+    }
+    // A released hold stops counting once its claim is past the grace for holds on their way
+    // to the store (5 s).
+    c.release_hold(authed(
+        &alice,
+        pb::ReleaseHoldRequest {
+            hold_id: holds[1].hold_id.clone(),
+        },
+    ))
+    .await
+    .expect("release");
+    // Meanwhile, dave holds on every show at once.
+    let dave = customer("dave");
+    let at_once = futures::future::join_all(shows.iter().map(|s| {
+        let (mut c, dave) = (c.clone(), dave.clone());
+        async move { hold(&mut c, &dave, s, &["B-1"]).await }
+    }))
+    .await;
+    let refused: Vec<_> = at_once.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(at_once.len() - refused.len(), cap, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| common::reason(e) == "TOO_MANY_HOLDS")
+    );
+    tokio::time::sleep(Duration::from_millis(5_100)).await;
+    hold(&mut c, &alice, &last, &["A-3"])
+        .await
+        .expect("the released hold's show no longer counts");
+    app.stop().await;
+}
+
 async fn spawn_short(name: &str, backend: Backend) -> Option<TestApp> {
     TestApp::spawn_seating(name, backend, false, common::server_config(), short_holds()).await
 }
@@ -947,6 +1053,7 @@ on_both_backends!(
     a_slow_watcher_catches_up,
     cancelled_sales_reopen_seats,
     cancel_sale_retry_clears_marks_left_behind,
+    active_holds_are_capped_per_user,
 );
 
 mod expiry {

@@ -9,7 +9,8 @@ use marquee_platform::CancellationToken;
 use marquee_seating::{
     domain::{Cursor, EventKind, Step, bit, hold_id},
     store::{
-        HoldOutcome, HoldStore, NewHold, Refusal, memory::MemoryHoldStore, redis::RedisHoldStore,
+        Claim, HoldOutcome, HoldStore, NewHold, Refusal, memory::MemoryHoldStore,
+        redis::RedisHoldStore,
     },
 };
 
@@ -447,6 +448,89 @@ async fn redis_events_replay_to_the_store_state() {
     stop.cancel();
 }
 
+/// The contract of the per-user count of shows with a hold (the cap on active holds).
+async fn claims_contract(store: &HoldStore, user: &str) {
+    const KEEP: u64 = 60_000;
+    let granted = |c: Claim| match c {
+        Claim::Granted { claimed, new } => (claimed, new),
+        other => panic!("expected a claim, got {other:?}"),
+    };
+    let claim = |show: &'static str, cap: u32, keep: u64| {
+        let store = store.clone();
+        let user = user.to_owned();
+        async move { store.claim(&user, show, cap, keep).await.expect("store") }
+    };
+    let (a1, new) = granted(claim("show-a", 2, KEEP).await);
+    assert!(new);
+    let (b1, new) = granted(claim("show-b", 2, KEEP).await);
+    assert!(new);
+    // The same show again counts once, under a later claim.
+    let (a2, new) = granted(claim("show-a", 2, KEEP).await);
+    assert!(!new);
+    assert!(a2 > a1, "{a2} after {a1}");
+    // One show more: full, naming every show counted with its latest claim.
+    match claim("show-c", 2, KEEP).await {
+        Claim::Full(mut counted) => {
+            counted.sort();
+            assert_eq!(
+                counted,
+                vec![("show-a".to_owned(), a2), ("show-b".to_owned(), b1)]
+            );
+        }
+        other => panic!("expected full, got {other:?}"),
+    }
+    // Other users are counted apart.
+    let other = format!("{user}-other");
+    granted(store.claim(&other, "show-c", 2, KEEP).await.expect("store"));
+    // Only the claim seen is let go, and only once it is old enough.
+    let unclaim = |claimed: i64, min_age: u64| {
+        let store = store.clone();
+        let user = user.to_owned();
+        async move {
+            store
+                .unclaim(&user, "show-a", claimed, min_age)
+                .await
+                .expect("store")
+        }
+    };
+    assert!(!unclaim(a1, 0).await, "a later claim stays");
+    assert!(!unclaim(a2, 60_000).await, "a young claim stays");
+    assert!(unclaim(a2, 0).await);
+    assert!(!unclaim(a2, 0).await, "gone");
+    let (_, new) = granted(claim("show-c", 2, KEEP).await);
+    assert!(new);
+    // Claims older than `keep` no longer count.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let (_, new) = granted(claim("show-d", 2, 50).await);
+    assert!(new);
+    granted(claim("show-e", 2, 50).await);
+    assert!(matches!(claim("show-f", 2, 50).await, Claim::Full(c) if c.len() == 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_keeps_the_claims_contract() {
+    claims_contract(&HoldStore::Memory(MemoryHoldStore::new()), "u").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_keeps_the_claims_contract() {
+    let Some(url) = common::redis_url("redis_store_keeps_the_claims_contract") else {
+        return;
+    };
+    use fred::prelude::KeysInterface as _;
+    let (client, prefix, store) = redis_store(&url).await;
+    claims_contract(&store, "u").await;
+    // The user's key, under the user's own hash tag, lives no longer than its newest claim
+    // counts.
+    store.claim("v", "show-a", 2, 60_000).await.expect("store");
+    let key = format!("{prefix}seat:user:{{v}}:shows");
+    let ttl: i64 = client.pttl(&key).await.expect("PTTL");
+    assert!(ttl > 0 && ttl <= 60_000, "{key}: {ttl} ms");
+    common::delete_redis_prefix(&client, &prefix)
+        .await
+        .expect("clean up");
+}
+
 async fn redis_store(url: &str) -> (marquee_platform::redis::Client, String, HoldStore) {
     let client = marquee_platform::redis::connect(url).await.expect("redis");
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
@@ -469,7 +553,7 @@ async fn redis_store_keeps_the_contract() {
     use fred::prelude::{ClientLike as _, KeysInterface as _};
     let (client, prefix, store) = redis_store(&url).await;
     contract(store).await;
-    // No key was given a Redis TTL: the sweeper forgets records in bounded batches, so Redis's
+    // No key of a show was given a Redis TTL: the sweeper forgets records in bounded batches, so Redis's
     // own active expiry never has a crowd of keys to stop for.
     let keys: Vec<String> = client
         .custom(fred::cmd!("KEYS"), vec![format!("{prefix}*")])

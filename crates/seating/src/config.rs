@@ -22,6 +22,11 @@ pub struct SeatingConfig {
     /// by `service` callers, which act for holders, are not counted): hoarding by script is a
     /// business-flow attack. Per instance. `requests_per_minute = 0` turns it off.
     pub holds_per_user: RateLimit,
+    /// How many shows one user may hold seats for at once (hoarding across shows; a user has at
+    /// most one hold per show anyway). Counts callers buying on the platform's channel; box
+    /// office staff and partners hold only their own allotment, for many customers. 0 turns it
+    /// off.
+    pub active_holds_per_user: u32,
     /// How long a screen layout stays cached, in seconds.
     pub layout_cache_secs: u64,
     /// How long a show (its state, times and prices) stays cached, in seconds.
@@ -43,6 +48,7 @@ impl Default for SeatingConfig {
                 requests_per_minute: 60,
                 burst: 20,
             },
+            active_holds_per_user: 5,
             layout_cache_secs: 600,
             show_cache_secs: 5,
             catalog_url: None,

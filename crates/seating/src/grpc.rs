@@ -44,6 +44,9 @@ pub fn to_status(error: SeatingError) -> Status {
             Status::with_error_details(Code::FailedPrecondition, message, details)
         }
         SeatingError::PermissionDenied(m) => Status::permission_denied(m),
+        SeatingError::Exhausted { reason, message } => {
+            status::with_reason(Code::ResourceExhausted, reason, message)
+        }
         SeatingError::IdempotencyMismatch => {
             status::invalid_field("request_id", "was already used for a different request")
         }

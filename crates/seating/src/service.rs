@@ -16,10 +16,26 @@ use crate::{
     },
     shared::{Need, SharedReads},
     store::{
-        Deadlines, HoldOutcome, HoldStore, NewHold, Refusal, StoreError,
+        Claim, Deadlines, HoldOutcome, HoldStore, NewHold, Refusal, StoreError,
         db::{Sale, SeatingDb},
     },
 };
+
+/// How long after its claim a hold may still be on its way to the store: a claim this young is
+/// not let go for want of a hold. The claims of ended holds outlive their holds by at least this.
+const CLAIM_GRACE_MS: u64 = 5_000;
+/// A hold attempt claims its show again when its claim is older than this (well inside
+/// [`CLAIM_GRACE_MS`], so a hold reaches the store while its claim is young).
+const CLAIM_FRESH: Duration = Duration::from_secs(2);
+
+/// A claim of a show made by one HoldSeats call.
+#[derive(Clone, Copy)]
+struct Claimed {
+    at: std::time::Instant,
+    claimed: i64,
+    /// This call's first claim began to count the show.
+    new: bool,
+}
 
 /// Which seats a hold request names.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -285,61 +301,128 @@ impl Seating {
                 None
             }
         };
-        for _attempt in 0..5 {
-            let seats = match &explicit {
-                Some(s) => s.clone(),
-                None => {
-                    let Selection::BestAvailable { count, category } = &cmd.selection else {
-                        break;
-                    };
-                    let states = self.states(&ctx, Some(user)).await?;
-                    let mine: Vec<u32> = states
-                        .mine
-                        .as_ref()
-                        .map(|h| h.seats.clone())
-                        .unwrap_or_default();
-                    rules::best_available(&ctx.layout, category, *count as usize, |i| {
-                        allocation.get(&i).unwrap_or(&Channel::Platform) == channel
-                            && !bit(&states.sold, i)
-                            && (!bit(&states.held, i) || mine.contains(&i))
-                    })
-                    .ok_or_else(|| {
-                        SeatingError::precondition(
-                            "NOT_ENOUGH_SEATS",
-                            "not enough seats of this category are available",
-                        )
-                    })?
+        let counted = *channel == Channel::Platform && self.config.active_holds_per_user > 0;
+        let mut claim: Option<Claimed> = None;
+        let result = async {
+            for _attempt in 0..5 {
+                let seats = match &explicit {
+                    Some(s) => s.clone(),
+                    None => {
+                        let Selection::BestAvailable { count, category } = &cmd.selection else {
+                            break;
+                        };
+                        let states = self.states(&ctx, Some(user)).await?;
+                        let mine: Vec<u32> = states
+                            .mine
+                            .as_ref()
+                            .map(|h| h.seats.clone())
+                            .unwrap_or_default();
+                        rules::best_available(&ctx.layout, category, *count as usize, |i| {
+                            allocation.get(&i).unwrap_or(&Channel::Platform) == channel
+                                && !bit(&states.sold, i)
+                                && (!bit(&states.held, i) || mine.contains(&i))
+                        })
+                        .ok_or_else(|| {
+                            SeatingError::precondition(
+                                "NOT_ENOUGH_SEATS",
+                                "not enough seats of this category are available",
+                            )
+                        })?
+                    }
+                };
+                if counted && claim.as_ref().is_none_or(|c| c.at.elapsed() > CLAIM_FRESH) {
+                    let (claimed, new) = self.claim(user, &ctx.show.id).await?;
+                    claim = Some(Claimed {
+                        at: std::time::Instant::now(),
+                        claimed,
+                        new: new || claim.is_some_and(|c| c.new),
+                    });
                 }
-            };
-            let new = NewHold {
-                show_id: ctx.show.id.clone(),
-                hold_id: hold_id(&ctx.show.id),
-                user: user.to_owned(),
-                seats,
-                ttl_ms: self.config.hold_ttl_ms,
-                max_lifetime_ms: self.config.hold_max_lifetime_ms,
-                request_id: Some(cmd.request_id.clone()),
-                fingerprint: fingerprint.clone(),
-            };
-            match self.store.hold(&new).await.map_err(store_err)? {
-                HoldOutcome::Held(h) | HoldOutcome::Replayed(h) => return Ok((ctx, h)),
-                HoldOutcome::Mismatch => return Err(SeatingError::IdempotencyMismatch),
-                HoldOutcome::NotLoaded => self.load(&ctx).await?,
-                HoldOutcome::Taken(seats) => {
-                    if explicit.is_some() {
-                        return Err(SeatingError::Precondition {
-                            reason: "SEAT_TAKEN",
-                            message: "some seats are held by someone else or sold".into(),
-                            seats: ctx.layout.seat_ids(&seats),
-                        });
+                let new = NewHold {
+                    show_id: ctx.show.id.clone(),
+                    hold_id: hold_id(&ctx.show.id),
+                    user: user.to_owned(),
+                    seats,
+                    ttl_ms: self.config.hold_ttl_ms,
+                    max_lifetime_ms: self.config.hold_max_lifetime_ms,
+                    request_id: Some(cmd.request_id.clone()),
+                    fingerprint: fingerprint.clone(),
+                };
+                match self.store.hold(&new).await.map_err(store_err)? {
+                    HoldOutcome::Held(h) => return Ok((h, true)),
+                    HoldOutcome::Replayed(h) => return Ok((h, false)),
+                    HoldOutcome::Mismatch => return Err(SeatingError::IdempotencyMismatch),
+                    HoldOutcome::NotLoaded => self.load(&ctx).await?,
+                    HoldOutcome::Taken(seats) => {
+                        if explicit.is_some() {
+                            return Err(SeatingError::Precondition {
+                                reason: "SEAT_TAKEN",
+                                message: "some seats are held by someone else or sold".into(),
+                                seats: ctx.layout.seat_ids(&seats),
+                            });
+                        }
                     }
                 }
             }
+            Err(SeatingError::precondition(
+                "SEAT_TAKEN",
+                "the seats changed while holding them; try again",
+            ))
         }
-        Err(SeatingError::precondition(
-            "SEAT_TAKEN",
-            "the seats changed while holding them; try again",
-        ))
+        .await;
+        // A show this call began to count, for which it made no hold, stops counting at once (a
+        // later claim of the show, by a hold still on its way, stays).
+        if let Some(c) = claim
+            && c.new
+            && !matches!(result, Ok((_, true)))
+            && let Err(error) = self.store.unclaim(user, &ctx.show.id, c.claimed, 0).await
+        {
+            tracing::warn!(%error, "could not let go of a claim without a hold");
+        }
+        result.map(|(h, _)| (ctx, h))
+    }
+
+    /// Counts the show among `user`'s shows with a hold, up to `active_holds_per_user`. At the
+    /// cap, the claims of holds that ended (released, expired, sold: they are let go lazily,
+    /// which keeps the hot path at one call) are looked up and let go, and the claim tried
+    /// again. A claim younger than [`CLAIM_GRACE_MS`] stays even without a hold: its hold may
+    /// be on its way. Returns the claim's time and whether the show was not counted before.
+    async fn claim(&self, user: &str, show_id: &str) -> Result<(i64, bool), SeatingError> {
+        let cap = self.config.active_holds_per_user;
+        let keep = self.config.hold_max_lifetime_ms + CLAIM_GRACE_MS;
+        for _ in 0..3 {
+            let counted = match self
+                .store
+                .claim(user, show_id, cap, keep)
+                .await
+                .map_err(store_err)?
+            {
+                Claim::Granted { claimed, new } => return Ok((claimed, new)),
+                Claim::Full(counted) => counted,
+            };
+            let freed =
+                futures::future::try_join_all(counted.iter().map(|(show, claimed)| async move {
+                    match self.store.hold_of(show, user).await? {
+                        Some(_) => Ok(false),
+                        None => {
+                            self.store
+                                .unclaim(user, show, *claimed, CLAIM_GRACE_MS)
+                                .await
+                        }
+                    }
+                }))
+                .await
+                .map_err(store_err)?;
+            if !freed.contains(&true) {
+                break;
+            }
+        }
+        Err(SeatingError::Exhausted {
+            reason: "TOO_MANY_HOLDS",
+            message: format!(
+                "you are holding seats for {cap} shows already; release one of those holds first"
+            ),
+        })
     }
 
     fn refusal(hold_id: &str, r: Refusal) -> SeatingError {

@@ -29,6 +29,14 @@ pub enum SeatingError {
     /// The caller may not do this.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The caller is at a limit of theirs (retrying soon does not help).
+    #[error("{message}")]
+    Exhausted {
+        /// A stable reason such as `TOO_MANY_HOLDS`.
+        reason: &'static str,
+        /// For the caller.
+        message: String,
+    },
     /// The idempotency key was used for another request.
     #[error("request_id was already used for a different request")]
     IdempotencyMismatch,
@@ -83,6 +91,10 @@ impl SeatingError {
                 seats: seats.clone(),
             },
             SeatingError::PermissionDenied(m) => SeatingError::PermissionDenied(m.clone()),
+            SeatingError::Exhausted { reason, message } => SeatingError::Exhausted {
+                reason,
+                message: message.clone(),
+            },
             SeatingError::IdempotencyMismatch => SeatingError::IdempotencyMismatch,
             SeatingError::Unavailable(_) => SeatingError::Unavailable(Box::new(shared)),
             SeatingError::Storage(_) => SeatingError::Storage(Box::new(shared)),

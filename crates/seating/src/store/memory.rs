@@ -8,7 +8,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::{Deadlines, Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError};
+use super::{Claim, Deadlines, Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError};
 use crate::domain::{EventKind, SeatEvent, SeatStates, bit, set_bit};
 
 #[derive(Default)]
@@ -28,10 +28,20 @@ struct Show {
     request_deadlines: BTreeSet<(i64, (String, String))>,
 }
 
+/// A user's shows counted as having their hold, by when each was claimed (Unix ms), and when
+/// none of them counts any more (as the Redis key's TTL: the sweeper forgets the user then).
+#[derive(Default)]
+struct Claims {
+    shows: HashMap<String, i64>,
+    until: i64,
+}
+
 /// See the module documentation.
 #[derive(Clone)]
 pub struct MemoryHoldStore {
     shows: Arc<Mutex<HashMap<String, Show>>>,
+    /// Per user, the shows counted as having their hold ([`Self::claim`]).
+    claims: Arc<Mutex<HashMap<String, Claims>>>,
     hub: Hub,
     reconnections: watch::Sender<u64>,
 }
@@ -79,6 +89,7 @@ impl MemoryHoldStore {
     pub fn new() -> Self {
         Self {
             shows: Arc::default(),
+            claims: Arc::default(),
             hub: Hub::default(),
             reconnections: watch::channel(0).0,
         }
@@ -276,6 +287,60 @@ impl MemoryHoldStore {
         }))
     }
 
+    pub(crate) async fn claim(
+        &self,
+        user: &str,
+        show_id: &str,
+        cap: u32,
+        keep_ms: u64,
+    ) -> Result<Claim, StoreError> {
+        let now = now_ms();
+        let mut all = self.claims.lock().unwrap_or_else(|e| e.into_inner());
+        let claims = all.entry(user.to_owned()).or_default();
+        claims.shows.retain(|_, at| *at > now - keep_ms as i64);
+        let old = claims.shows.get(show_id).copied();
+        if old.is_none() && claims.shows.len() >= cap as usize {
+            let mut full: Vec<(String, i64)> = claims
+                .shows
+                .iter()
+                .map(|(s, at)| (s.clone(), *at))
+                .collect();
+            full.sort_by_key(|(_, at)| *at);
+            return Ok(Claim::Full(full));
+        }
+        let claimed = old.map_or(now, |o| now.max(o + 1));
+        claims.shows.insert(show_id.to_owned(), claimed);
+        claims.until = now + keep_ms as i64;
+        Ok(Claim::Granted {
+            claimed,
+            new: old.is_none(),
+        })
+    }
+
+    pub(crate) async fn unclaim(
+        &self,
+        user: &str,
+        show_id: &str,
+        claimed: i64,
+        min_age_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut all = self.claims.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(claims) = all.get_mut(user) else {
+            return Ok(false);
+        };
+        if claims.shows.get(show_id) != Some(&claimed)
+            || (min_age_ms > 0 && now - claimed < min_age_ms as i64)
+        {
+            return Ok(false);
+        }
+        claims.shows.remove(show_id);
+        if claims.shows.is_empty() {
+            all.remove(user);
+        }
+        Ok(true)
+    }
+
     pub(crate) async fn check_confirm(
         &self,
         show_id: &str,
@@ -383,6 +448,11 @@ impl MemoryHoldStore {
             n += events.len();
             self.emit(s, events);
         }
+        drop(shows);
+        self.claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, c| c.until > now);
         Ok(n)
     }
 }

@@ -61,6 +61,21 @@ pub enum HoldOutcome {
     NotLoaded,
 }
 
+/// What counting a show among a user's shows with a hold did ([`HoldStore::claim`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Counted; `claimed` (Unix ms, the store's clock) names this claim for
+    /// [`HoldStore::unclaim`]; `new` when the show was not counted before.
+    Granted {
+        /// When, strictly after any earlier claim of the show.
+        claimed: i64,
+        /// The show was not counted before this claim.
+        new: bool,
+    },
+    /// The user is at the cap: every show counted, with when it was claimed.
+    Full(Vec<(String, i64)>),
+}
+
 /// Why a hold operation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -157,6 +172,32 @@ impl HoldStore {
     /// The user's active hold on the show, if any.
     pub async fn hold_of(&self, show_id: &str, user: &str) -> Result<Option<Hold>, StoreError> {
         each!(self, s => s.hold_of(show_id, user).await)
+    }
+
+    /// Counts `show_id` among `user`'s shows with a hold (the cap on active holds across shows),
+    /// unless it is not counted yet and `cap` shows are. Claims older than `keep_ms` no longer
+    /// count. Run it before [`Self::hold`]: holds of different shows live apart (Redis: other
+    /// hash slots), so the hold cannot count them itself.
+    pub async fn claim(
+        &self,
+        user: &str,
+        show_id: &str,
+        cap: u32,
+        keep_ms: u64,
+    ) -> Result<Claim, StoreError> {
+        each!(self, s => s.claim(user, show_id, cap, keep_ms).await)
+    }
+
+    /// Stops counting `show_id` for `user` if its claim is still the one made at `claimed` and
+    /// is at least `min_age_ms` old. Returns whether it did.
+    pub async fn unclaim(
+        &self,
+        user: &str,
+        show_id: &str,
+        claimed: i64,
+        min_age_ms: u64,
+    ) -> Result<bool, StoreError> {
+        each!(self, s => s.unclaim(user, show_id, claimed, min_age_ms).await)
     }
 
     /// Whether a hold can be confirmed with `token` now.

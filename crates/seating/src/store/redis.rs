@@ -15,13 +15,21 @@
 //! | `ver` | the show's event version: every event a script publishes takes the next one (the shared `version` function, `lua/version.lua`); a load starts the run at the load time in microseconds, so a show reloaded after Redis lost its data continues above every version handed out before |
 //! | `ev` | the pub/sub channel of the show's events, each `version|kind|hold|token|deadline|seats|user` |
 //!
+//! A user's shows with a hold live under the user's own hash tag, in
+//! `<prefix>seat:user:{<user>}:shows` (sorted set: show -> when its hold was claimed): the cap on
+//! one user's active holds across shows, which the hold script cannot count (another slot).
+//! `claim.lua` runs before the hold script; the claims of holds that ended are let go lazily,
+//! when the user is at the cap (see [`crate::Seating::hold`]), and the key expires once its
+//! newest claim can have no hold left: one key per recently active user, the only keys with a
+//! Redis TTL.
+//!
 //! Outside the hash tags, `<prefix>seat:due` indexes shows by their earliest deadline (of a hold
 //! or a request record); every instance's sweeper reads it and runs the per-show expire script,
-//! whose atomicity makes exactly one instance expire (and announce) each hold. No key is given a
-//! Redis TTL: with many keys expiring, Redis's own active expiry blocks it for up to 25 ms at a
-//! time (measured: the benchmark's p99 followed those stalls), while the expire script works in
-//! batches of bounded size. Scripts are loaded once and run with EVALSHA,
-//! reloaded on NOSCRIPT.
+//! whose atomicity makes exactly one instance expire (and announce) each hold. No key of a show
+//! is given a Redis TTL: with many keys expiring, Redis's own active expiry blocks it for up to
+//! 25 ms at a time (measured: the benchmark's p99 followed those stalls), while the expire script
+//! works in batches of bounded size. Scripts are loaded once and run with EVALSHA, reloaded on
+//! NOSCRIPT.
 //!
 //! An instance subscribes to a show's `ev` channel while it has watchers of that show (the
 //! first watcher's SUBSCRIBE completes before its snapshot is read, so no change falls between
@@ -48,7 +56,7 @@ use fred::{
 use tokio::sync::{Mutex, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{Deadlines, Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError, parse_hold};
+use super::{Claim, Deadlines, Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError, parse_hold};
 use crate::domain::{SeatEvent, SeatStates, parse_seats};
 
 struct Scripts {
@@ -65,6 +73,8 @@ struct Scripts {
     expire: Script,
     next: Script,
     due: Script,
+    claim: Script,
+    unclaim: Script,
 }
 
 /// A script after the functions it uses (`version.lua`: the next event version, for the scripts
@@ -91,10 +101,12 @@ impl Scripts {
             expire: script!("lua/version.lua", "lua/expire.lua"),
             next: Script::from_lua(include_str!("lua/next.lua")),
             due: Script::from_lua(include_str!("lua/due.lua")),
+            claim: Script::from_lua(include_str!("lua/claim.lua")),
+            unclaim: Script::from_lua(include_str!("lua/unclaim.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 13] {
+    fn all(&self) -> [&Script; 15] {
         [
             &self.hold,
             &self.extend,
@@ -109,6 +121,8 @@ impl Scripts {
             &self.expire,
             &self.next,
             &self.due,
+            &self.claim,
+            &self.unclaim,
         ]
     }
 }
@@ -174,6 +188,11 @@ impl RedisHoldStore {
 
     fn base(&self, show: &str) -> String {
         format!("{}seat:{{{show}}}:", self.prefix)
+    }
+
+    /// The user's shows with a hold (their own hash tag).
+    fn claims_key(&self, user: &str) -> String {
+        format!("{}seat:user:{{{user}}}:shows", self.prefix)
     }
 
     fn due_key(&self) -> String {
@@ -475,6 +494,68 @@ impl RedisHoldStore {
             return Ok(None);
         }
         parse_hold(show_id, user, &mine).map(Some)
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        user: &str,
+        show_id: &str,
+        cap: u32,
+        keep_ms: u64,
+    ) -> Result<Claim, StoreError> {
+        let (head, rest) = reply(
+            self.run(&self.scripts.claim, || {
+                (
+                    vec![self.claims_key(user)],
+                    vec![show_id.to_owned(), cap.to_string(), keep_ms.to_string()],
+                )
+            })
+            .await?,
+        );
+        let bad = || StoreError::Corrupt(format!("claim {head} {rest:?}"));
+        let ms = |v: &Value| {
+            let t = text(v);
+            t.parse::<i64>()
+                .or_else(|_| t.parse::<f64>().map(|f| f as i64))
+                .ok()
+        };
+        match head.as_str() {
+            "OK" => Ok(Claim::Granted {
+                claimed: rest.first().and_then(ms).ok_or_else(bad)?,
+                new: rest.get(1).map(text).ok_or_else(bad)? == "1",
+            }),
+            "FULL" => rest
+                .chunks(2)
+                .map(|p| match p {
+                    [show, at] => Ok((text(show), ms(at).ok_or_else(bad)?)),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<_, _>>()
+                .map(Claim::Full),
+            _ => Err(bad()),
+        }
+    }
+
+    pub(crate) async fn unclaim(
+        &self,
+        user: &str,
+        show_id: &str,
+        claimed: i64,
+        min_age_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let v = self
+            .run(&self.scripts.unclaim, || {
+                (
+                    vec![self.claims_key(user)],
+                    vec![
+                        show_id.to_owned(),
+                        claimed.to_string(),
+                        min_age_ms.to_string(),
+                    ],
+                )
+            })
+            .await?;
+        Ok(v.as_i64() == Some(1))
     }
 
     pub(crate) async fn check_confirm(
