@@ -1799,8 +1799,8 @@ async fn hold_checks_share_one_read_per_show() {
 }
 
 /// A user may hold and extend only so often (hoarding by script); the refusal says when to try
-/// again and changes nothing; other users, and service callers acting for the holder, are not
-/// held back.
+/// again and changes nothing; other users, service callers acting for the holder, and box office
+/// staff are not held back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holds_and_extensions_are_rate_limited_per_user() {
     use tonic_types::StatusExt as _;
@@ -1870,5 +1870,27 @@ async fn holds_and_extensions_are_rate_limited_per_user() {
     extend(token("booking", &[Role::Service]))
         .await
         .expect("a service caller extends for the holder");
+    // Box office staff sell their allotment to one walk-in customer after another.
+    SeatingAdminServiceClient::new(app.channel().await)
+        .set_allocation(authed(
+            &token("root", &[Role::Admin]),
+            pb::SetAllocationRequest {
+                request_id: rid(),
+                show_id: s.id.clone(),
+                allocations: vec![pb::ChannelSeats {
+                    channel: pb::SalesChannel::BoxOffice as i32,
+                    partner_id: String::new(),
+                    seat_ids: vec!["C-1".into(), "C-2".into()],
+                }],
+            },
+        ))
+        .await
+        .expect("allot");
+    let staff = token("frank", &[Role::Staff]);
+    for i in 0..6 {
+        hold(&mut c, &staff, &s.id, &[["C-1", "C-2"][i % 2]])
+            .await
+            .expect("box office holds are not rate-limited");
+    }
     app.stop().await;
 }

@@ -18,9 +18,11 @@ pub struct SeatingConfig {
     /// How often WatchHold checks that its hold still exists, in milliseconds (the holders of a
     /// show on an instance share one read of the show's holds per interval).
     pub hold_check_interval_ms: u64,
-    /// How often one user may hold or extend (HoldSeats and ExtendHold share the bucket; calls
-    /// by `service` callers, which act for holders, are not counted): hoarding by script is a
-    /// business-flow attack. Per instance. `requests_per_minute = 0` turns it off.
+    /// How often one user may hold or extend (HoldSeats and ExtendHold share the bucket):
+    /// hoarding by script is a business-flow attack. Counts callers on the platform's channel:
+    /// not `service` callers, which act for holders, nor box office staff and partners, who sell
+    /// their own allotment to many customers. Per instance. `requests_per_minute = 0` turns it
+    /// off.
     pub holds_per_user: RateLimit,
     /// How many shows one user may hold seats for at once (hoarding across shows; a user has at
     /// most one hold per show anyway). Counts callers buying on the platform's channel; box

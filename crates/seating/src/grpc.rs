@@ -215,9 +215,11 @@ impl SeatingApi {
         }
     }
 
-    /// Spends one of the caller's holds-and-extensions (not for `service` callers).
+    /// Spends one of the caller's holds-and-extensions: callers on the platform's channel only
+    /// (not `service` callers acting for a holder, nor box office staff and partners, who sell
+    /// their own allotment to many customers; as the cap on active holds).
     fn spend_hold(&self, caller: &auth::Caller) -> Result<(), Status> {
-        if caller.has_role(Role::Service) {
+        if caller.has_role(Role::Service) || channel_of(caller) != Channel::Platform {
             return Ok(());
         }
         self.holds.check(&caller.subject).map_err(rate_limited)

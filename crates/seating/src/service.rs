@@ -25,12 +25,14 @@ use crate::{
 /// not let go for want of a hold. The claims of ended holds outlive their holds by at least this.
 const CLAIM_GRACE_MS: u64 = 5_000;
 /// A hold attempt claims its show again when its claim is older than this (well inside
-/// [`CLAIM_GRACE_MS`], so a hold reaches the store while its claim is young).
+/// [`CLAIM_GRACE_MS`], so a hold reaches the store while its claim is young); a claim that
+/// led to a hold serves the user's next holds of the show on this instance this long.
 const CLAIM_FRESH: Duration = Duration::from_secs(2);
 
-/// A claim of a show made by one HoldSeats call.
+/// A claim of a show for a HoldSeats call.
 #[derive(Clone, Copy)]
 struct Claimed {
+    /// Taken before the claim was sent: its age here is at least its age in the store.
     at: std::time::Instant,
     claimed: i64,
     /// This call's first claim began to count the show.
@@ -87,6 +89,9 @@ pub struct Seating {
     /// Per show, the last read of its holds' deadlines, which its holders' WatchHold streams
     /// share.
     deadlines: Arc<SharedReads<Deadlines>>,
+    /// Per (user, show), the claim of this instance's last hold, for [`CLAIM_FRESH`]: a user
+    /// changing the seats of a hold (each click on a seat map) is counted already.
+    recent_claims: moka::sync::Cache<(String, String), (std::time::Instant, i64)>,
 }
 
 fn store_err(e: StoreError) -> SeatingError {
@@ -136,6 +141,10 @@ impl Seating {
                 .build(),
             maps,
             deadlines,
+            recent_claims: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(CLAIM_FRESH)
+                .build(),
         }
     }
 
@@ -277,7 +286,9 @@ impl Seating {
         Ok((ctx, allocation, states))
     }
 
-    /// Holds seats for `user` on `channel`.
+    /// Holds seats for `user` on `channel`. On the platform's channel, the show is first counted
+    /// among the user's shows with a hold, up to `active_holds_per_user` ([`Self::claim`]); a
+    /// call that made no hold lets go of a count it began.
     pub async fn hold(
         &self,
         user: &str,
@@ -302,7 +313,20 @@ impl Seating {
             }
         };
         let counted = *channel == Channel::Platform && self.config.active_holds_per_user > 0;
-        let mut claim: Option<Claimed> = None;
+        // A claim younger than CLAIM_FRESH that led to a hold is still counted in the store: a
+        // claim is let go only by the call that made it (without a hold), once its show has no
+        // hold and it is CLAIM_GRACE_MS old, or long after the longest hold.
+        let mut claim: Option<Claimed> = match counted {
+            true => self
+                .recent_claims
+                .get(&(user.to_owned(), ctx.show.id.clone()))
+                .map(|(at, claimed)| Claimed {
+                    at,
+                    claimed,
+                    new: false,
+                }),
+            false => None,
+        };
         let result = async {
             for _attempt in 0..5 {
                 let seats = match &explicit {
@@ -331,9 +355,10 @@ impl Seating {
                     }
                 };
                 if counted && claim.as_ref().is_none_or(|c| c.at.elapsed() > CLAIM_FRESH) {
+                    let at = std::time::Instant::now();
                     let (claimed, new) = self.claim(user, &ctx.show.id).await?;
                     claim = Some(Claimed {
-                        at: std::time::Instant::now(),
+                        at,
                         claimed,
                         new: new || claim.is_some_and(|c| c.new),
                     });
@@ -349,7 +374,13 @@ impl Seating {
                     fingerprint: fingerprint.clone(),
                 };
                 match self.store.hold(&new).await.map_err(store_err)? {
-                    HoldOutcome::Held(h) => return Ok((h, true)),
+                    HoldOutcome::Held(h) => {
+                        if let Some(c) = claim {
+                            self.recent_claims
+                                .insert((user.to_owned(), ctx.show.id.clone()), (c.at, c.claimed));
+                        }
+                        return Ok((h, true));
+                    }
                     HoldOutcome::Replayed(h) => return Ok((h, false)),
                     HoldOutcome::Mismatch => return Err(SeatingError::IdempotencyMismatch),
                     HoldOutcome::NotLoaded => self.load(&ctx).await?,
