@@ -37,6 +37,8 @@ struct Claimed {
     claimed: i64,
     /// This call's first claim began to count the show.
     new: bool,
+    /// Taken from [`Seating::recent_claims`], not made by this call.
+    cached: bool,
 }
 
 /// Which seats a hold request names.
@@ -324,6 +326,7 @@ impl Seating {
                     at,
                     claimed,
                     new: false,
+                    cached: true,
                 }),
             false => None,
         };
@@ -361,6 +364,7 @@ impl Seating {
                         at,
                         claimed,
                         new: new || claim.is_some_and(|c| c.new),
+                        cached: false,
                     });
                 }
                 let new = NewHold {
@@ -375,7 +379,9 @@ impl Seating {
                 };
                 match self.store.hold(&new).await.map_err(store_err)? {
                     HoldOutcome::Held(h) => {
-                        if let Some(c) = claim {
+                        if let Some(c) = claim
+                            && !c.cached
+                        {
                             self.recent_claims
                                 .insert((user.to_owned(), ctx.show.id.clone()), (c.at, c.claimed));
                         }
