@@ -407,11 +407,18 @@ impl Seating {
             ))
         }
         .await;
-        // A show this call began to count, for which it made no hold, stops counting at once (a
-        // later claim of the show, by a hold still on its way, stays).
+        // A show this call began to count, for which it surely made no hold (refused, or
+        // replayed: not when the store failed, perhaps after holding), stops counting at once (a
+        // later claim of the show, by a hold still on its way, stays). A claim left behind is let
+        // go when the user reaches the cap.
+        let no_hold = match &result {
+            Ok((_, held)) => !held,
+            Err(SeatingError::Unavailable(_) | SeatingError::Storage(_)) => false,
+            Err(_) => true,
+        };
         if let Some(c) = claim
             && c.new
-            && !matches!(result, Ok((_, true)))
+            && no_hold
             && let Err(error) = self.store.unclaim(user, &ctx.show.id, c.claimed, 0).await
         {
             tracing::warn!(%error, "could not let go of a claim without a hold");
