@@ -1074,6 +1074,48 @@ mod expiry {
     }
 }
 
+/// Two instances on one Redis count one user's holds together: holding on every show at once,
+/// half through each instance, gets exactly the cap, and one show more is refused on either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_cap_on_active_holds() {
+    let Some(app) = spawn_short("two_instances_cap::postgres", Backend::Postgres).await else {
+        return;
+    };
+    let cap = common::test_seating_config().active_holds_per_user as usize;
+    let v = common::venue(&app).await;
+    let mut shows = Vec::new();
+    for day in 1..=2 * cap {
+        shows.push(show(&app, &v, day as i64 * 86_400).await.id);
+    }
+    let other = app.sibling().await;
+    let clients = [client(&app).await, client(&other).await];
+    let dave = customer("dave");
+    let at_once = futures::future::join_all(shows.iter().enumerate().map(|(i, s)| {
+        let (mut c, dave) = (clients[i % 2].clone(), dave.clone());
+        async move { hold(&mut c, &dave, s, &["B-1"]).await }
+    }))
+    .await;
+    let refused: Vec<_> = at_once.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(at_once.len() - refused.len(), cap, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| common::reason(e) == "TOO_MANY_HOLDS")
+    );
+    let free = at_once
+        .iter()
+        .position(Result::is_err)
+        .expect("a refused show");
+    for mut c in clients {
+        let err = hold(&mut c, &dave, &shows[free], &["B-2"])
+            .await
+            .expect_err("over the cap on either instance");
+        assert_eq!(common::reason(&err), "TOO_MANY_HOLDS");
+    }
+    other.stop().await;
+    app.stop().await;
+}
+
 /// Two instances on one Redis: exactly one expires each hold, and watchers on both see it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_expire_each_hold_once() {
