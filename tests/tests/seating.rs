@@ -1021,19 +1021,7 @@ async fn active_holds_are_capped_per_user(app: TestApp) {
     .await
     .expect("release");
     // Meanwhile, dave holds on every show at once.
-    let dave = customer("dave");
-    let at_once = futures::future::join_all(shows.iter().map(|s| {
-        let (mut c, dave) = (c.clone(), dave.clone());
-        async move { hold(&mut c, &dave, s, &["B-1"]).await }
-    }))
-    .await;
-    let refused: Vec<_> = at_once.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert_eq!(at_once.len() - refused.len(), cap, "{refused:?}");
-    assert!(
-        refused
-            .iter()
-            .all(|e| common::reason(e) == "TOO_MANY_HOLDS")
-    );
+    hold_on_every_show_at_once(&[c.clone()], &customer("dave"), &shows, cap).await;
     tokio::time::sleep(Duration::from_millis(5_100)).await;
     hold(&mut c, &alice, &last, &["A-3"])
         .await
@@ -1074,6 +1062,32 @@ mod expiry {
     }
 }
 
+/// `who` holds B-1 on every show at once, through `clients` in turn: exactly `cap` holds are
+/// made and the others refused as TOO_MANY_HOLDS. Returns the index of a refused show.
+async fn hold_on_every_show_at_once(
+    clients: &[Client],
+    who: &str,
+    shows: &[String],
+    cap: usize,
+) -> usize {
+    let at_once = futures::future::join_all(shows.iter().enumerate().map(|(i, s)| {
+        let mut c = clients[i % clients.len()].clone();
+        async move { hold(&mut c, who, s, &["B-1"]).await }
+    }))
+    .await;
+    let refused: Vec<_> = at_once.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(at_once.len() - refused.len(), cap, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| common::reason(e) == "TOO_MANY_HOLDS")
+    );
+    at_once
+        .iter()
+        .position(Result::is_err)
+        .expect("a refused show")
+}
+
 /// Two instances on one Redis count one user's holds together: holding on every show at once,
 /// half through each instance, gets exactly the cap, and one show more is refused on either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1090,22 +1104,7 @@ async fn two_instances_share_the_cap_on_active_holds() {
     let other = app.sibling().await;
     let clients = [client(&app).await, client(&other).await];
     let dave = customer("dave");
-    let at_once = futures::future::join_all(shows.iter().enumerate().map(|(i, s)| {
-        let (mut c, dave) = (clients[i % 2].clone(), dave.clone());
-        async move { hold(&mut c, &dave, s, &["B-1"]).await }
-    }))
-    .await;
-    let refused: Vec<_> = at_once.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert_eq!(at_once.len() - refused.len(), cap, "{refused:?}");
-    assert!(
-        refused
-            .iter()
-            .all(|e| common::reason(e) == "TOO_MANY_HOLDS")
-    );
-    let free = at_once
-        .iter()
-        .position(Result::is_err)
-        .expect("a refused show");
+    let free = hold_on_every_show_at_once(&clients, &dave, &shows, cap).await;
     for mut c in clients {
         let err = hold(&mut c, &dave, &shows[free], &["B-2"])
             .await
