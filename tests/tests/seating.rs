@@ -426,20 +426,36 @@ async fn refuses_bad_input(app: TestApp) {
     app.stop().await;
 }
 
+/// The allocation request that allots `seats` of a show to the box office.
+fn box_office_allocation(show_id: &str, seats: &[&str]) -> pb::SetAllocationRequest {
+    pb::SetAllocationRequest {
+        request_id: rid(),
+        show_id: show_id.to_owned(),
+        allocations: vec![pb::ChannelSeats {
+            channel: pb::SalesChannel::BoxOffice as i32,
+            partner_id: String::new(),
+            seat_ids: seats.iter().map(|s| (*s).to_owned()).collect(),
+        }],
+    }
+}
+
+/// Allots `seats` of a show to the box office (as an admin).
+async fn allot_to_box_office(app: &TestApp, show_id: &str, seats: &[&str]) {
+    SeatingAdminServiceClient::new(app.channel().await)
+        .set_allocation(authed(
+            &token("root", &[Role::Admin]),
+            box_office_allocation(show_id, seats),
+        ))
+        .await
+        .expect("allot");
+}
+
 async fn allocation_limits_channels(app: TestApp) {
     let v = common::venue(&app).await;
     let s = show(&app, &v, 86_400).await;
     let mut c = client(&app).await;
     let mut admin = SeatingAdminServiceClient::new(app.channel().await);
-    let set = pb::SetAllocationRequest {
-        request_id: rid(),
-        show_id: s.id.clone(),
-        allocations: vec![pb::ChannelSeats {
-            channel: pb::SalesChannel::BoxOffice as i32,
-            partner_id: String::new(),
-            seat_ids: vec!["C-1".into(), "C-2".into()],
-        }],
-    };
+    let set = box_office_allocation(&s.id, &["C-1", "C-2"]);
     let err = admin
         .set_allocation(authed(&customer("eve"), set.clone()))
         .await
@@ -987,25 +1003,9 @@ async fn active_holds_are_capped_per_user(app: TestApp) {
         .await
         .expect("another user");
     // Box office staff hold their allotment for walk-in customers, on as many shows as they sell.
-    let mut admin = SeatingAdminServiceClient::new(app.channel().await);
-    let root = token("root", &[Role::Admin]);
     let staff = token("frank", &[Role::Staff]);
     for s in &shows {
-        admin
-            .set_allocation(authed(
-                &root,
-                pb::SetAllocationRequest {
-                    request_id: rid(),
-                    show_id: s.clone(),
-                    allocations: vec![pb::ChannelSeats {
-                        channel: pb::SalesChannel::BoxOffice as i32,
-                        partner_id: String::new(),
-                        seat_ids: vec!["C-1".into()],
-                    }],
-                },
-            ))
-            .await
-            .expect("allot");
+        allot_to_box_office(&app, s, &["C-1"]).await;
         hold(&mut c, &staff, s, &["C-1"])
             .await
             .expect("box office holds are not capped");
@@ -1912,21 +1912,7 @@ async fn holds_and_extensions_are_rate_limited_per_user() {
         .await
         .expect("a service caller extends for the holder");
     // Box office staff sell their allotment to one walk-in customer after another.
-    SeatingAdminServiceClient::new(app.channel().await)
-        .set_allocation(authed(
-            &token("root", &[Role::Admin]),
-            pb::SetAllocationRequest {
-                request_id: rid(),
-                show_id: s.id.clone(),
-                allocations: vec![pb::ChannelSeats {
-                    channel: pb::SalesChannel::BoxOffice as i32,
-                    partner_id: String::new(),
-                    seat_ids: vec!["C-1".into(), "C-2".into()],
-                }],
-            },
-        ))
-        .await
-        .expect("allot");
+    allot_to_box_office(&app, &s.id, &["C-1", "C-2"]).await;
     let staff = token("frank", &[Role::Staff]);
     for i in 0..6 {
         hold(&mut c, &staff, &s.id, &[["C-1", "C-2"][i % 2]])
