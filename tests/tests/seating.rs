@@ -450,6 +450,23 @@ async fn allot_to_box_office(app: &TestApp, show_id: &str, seats: &[&str]) {
         .expect("allot");
 }
 
+/// `who`'s WatchHold stream of a hold.
+async fn hold_stream(
+    c: &mut Client,
+    who: &str,
+    hold_id: &str,
+) -> tonic::Streaming<pb::WatchHoldResponse> {
+    c.watch_hold(authed(
+        who,
+        pb::WatchHoldRequest {
+            hold_id: hold_id.to_owned(),
+        },
+    ))
+    .await
+    .expect("watch hold")
+    .into_inner()
+}
+
 async fn allocation_limits_channels(app: TestApp) {
     let v = common::venue(&app).await;
     let s = show(&app, &v, 86_400).await;
@@ -513,16 +530,7 @@ async fn streams_tell_watchers(app: TestApp) {
     ));
 
     let a = hold(&mut c, &alice, &s.id, &["B-1"]).await.expect("hold");
-    let mut watch = c
-        .watch_hold(authed(
-            &alice,
-            pb::WatchHoldRequest {
-                hold_id: a.hold_id.clone(),
-            },
-        ))
-        .await
-        .expect("watch hold")
-        .into_inner();
+    let mut watch = hold_stream(&mut c, &alice, &a.hold_id).await;
     let kind = |m: pb::WatchHoldResponse| m.kind();
     assert_eq!(
         kind(watch.next().await.expect("msg").expect("ok")),
@@ -590,16 +598,7 @@ async fn expiry_reaches_watchers(app: TestApp) {
         .into_inner();
     seats.next().await.expect("snapshot").expect("ok");
     let a = hold(&mut c, &alice, &s.id, &["A-4"]).await.expect("hold");
-    let mut watch = c
-        .watch_hold(authed(
-            &alice,
-            pb::WatchHoldRequest {
-                hold_id: a.hold_id.clone(),
-            },
-        ))
-        .await
-        .expect("watch hold")
-        .into_inner();
+    let mut watch = hold_stream(&mut c, &alice, &a.hold_id).await;
     let mut kinds = Vec::new();
     while let Some(m) = watch.next().await {
         kinds.push(m.expect("ok").kind());
@@ -1253,16 +1252,7 @@ async fn loss_scene(app: &TestApp) -> LossScene {
     let lost = hold(&mut c, &alice, &s.id, &["B-1", "B-2"])
         .await
         .expect("alice");
-    let mut holder = c
-        .watch_hold(authed(
-            &alice,
-            pb::WatchHoldRequest {
-                hold_id: lost.hold_id.clone(),
-            },
-        ))
-        .await
-        .expect("watch hold")
-        .into_inner();
+    let mut holder = hold_stream(&mut c, &alice, &lost.hold_id).await;
     assert_eq!(next_hold(&mut holder).await.0, pb::HoldEventKind::Active);
     let mut seats = watch(&mut c, &customer("dave"), &s.id).await;
     let before = snapshot_of(next_of(&mut seats).await);
@@ -1419,16 +1409,7 @@ async fn watchers_skip_events_they_have_and_resync_on_gaps() {
 
     // The holder's stream: an extension older than the hold it read is skipped, and one whose
     // event never came is found by its check and told.
-    let mut holder = c
-        .watch_hold(authed(
-            &alice,
-            pb::WatchHoldRequest {
-                hold_id: a.hold_id.clone(),
-            },
-        ))
-        .await
-        .expect("watch hold")
-        .into_inner();
+    let mut holder = hold_stream(&mut c, &alice, &a.hold_id).await;
     let (kind, deadline) = next_hold(&mut holder).await;
     assert_eq!(kind, pb::HoldEventKind::Active);
     // (Its version is old for the seat map watcher too, which skips it.)
@@ -1760,16 +1741,7 @@ async fn hold_checks_share_one_read_per_show() {
     };
     let interval = checked_often().hold_check_interval_ms;
     let open = async |c: &mut Client, who: &str, h: &pb::Hold| {
-        let mut s = c
-            .watch_hold(authed(
-                who,
-                pb::WatchHoldRequest {
-                    hold_id: h.hold_id.clone(),
-                },
-            ))
-            .await
-            .expect("watch hold")
-            .into_inner();
+        let mut s = hold_stream(c, who, &h.hold_id).await;
         assert_eq!(next_hold(&mut s).await.0, pb::HoldEventKind::Active);
         s
     };
