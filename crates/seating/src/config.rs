@@ -1,6 +1,8 @@
 //! The seating service's settings.
 
-use marquee_platform::ratelimit::RateLimit;
+use std::collections::BTreeMap;
+
+use marquee_platform::{config::Secret, ratelimit::RateLimit};
 use serde::{Deserialize, Serialize};
 
 /// Settings of the seating service (`[seating]` in the config file, `MARQUEE_SEATING__*`).
@@ -36,6 +38,34 @@ pub struct SeatingConfig {
     /// The catalog's gRPC address, for example `http://127.0.0.1:50051`. `marquee up` sets it to
     /// its own listener; `marquee serve seating` needs it.
     pub catalog_url: Option<String>,
+    /// Theatres sold in live mode, by theatre id (`[seating.connectors."<theatre id>"]`): their
+    /// own systems are asked to lock seats before they are held here, and to confirm and cancel
+    /// sales (`marquee.partner.v1.TheatreConnectorService`). Every other theatre's seats are Marquee's
+    /// alone, allotted to channels by the allocation.
+    pub connectors: BTreeMap<String, ConnectorConfig>,
+}
+
+/// How to reach one theatre's system (a `marquee.partner.v1.TheatreConnectorService` server).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectorConfig {
+    /// Its gRPC address, for example `https://tickets.example-theatre.com:443`.
+    pub url: String,
+    /// Sent as `authorization: Bearer <token>` on every call, when set.
+    pub token: Option<Secret<String>>,
+    /// How long one call may take, in milliseconds; a customer waits this long at most before
+    /// UNAVAILABLE.
+    pub timeout_ms: u64,
+}
+
+impl Default for ConnectorConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            token: None,
+            timeout_ms: 2_000,
+        }
+    }
 }
 
 impl Default for SeatingConfig {
@@ -54,6 +84,7 @@ impl Default for SeatingConfig {
             layout_cache_secs: 600,
             show_cache_secs: 5,
             catalog_url: None,
+            connectors: BTreeMap::new(),
         }
     }
 }
@@ -72,6 +103,16 @@ impl SeatingConfig {
         }
         if self.hold_check_interval_ms == 0 {
             return Err("seating.hold_check_interval_ms: must be positive".into());
+        }
+        for (theatre, c) in &self.connectors {
+            if c.url.is_empty() {
+                return Err(format!("seating.connectors.{theatre}.url: required"));
+            }
+            if c.timeout_ms == 0 {
+                return Err(format!(
+                    "seating.connectors.{theatre}.timeout_ms: must be positive"
+                ));
+            }
         }
         Ok(())
     }

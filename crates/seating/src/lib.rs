@@ -9,6 +9,8 @@
 //! - [`store`]: the hold store contract with its Redis and in-process implementations, and the
 //!   database (sold seats, allocations).
 //! - [`catalog`]: shows and layouts from the catalog over gRPC, cached.
+//! - [`connector`]: the systems of theatres sold in live mode, which lock seats before they are
+//!   held here (`marquee.partner.v1.TheatreConnectorService`).
 //!
 //! Start reading at [`open`] and [`serve`], then [`grpc`].
 
@@ -16,6 +18,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod connector;
 pub mod domain;
 pub mod grpc;
 pub mod service;
@@ -70,7 +73,8 @@ pub async fn open(
         Duration::from_secs(config.show_cache_secs.max(1)),
     )
     .map_err(anyhow::Error::msg)?;
-    Ok(Seating::new(store, db, catalog, config.clone()))
+    let connectors = connector::Connectors::new(&config.connectors).map_err(anyhow::Error::msg)?;
+    Ok(Seating::new(store, db, catalog, connectors, config.clone()))
 }
 
 /// Adds seating's two services to a listener, with readiness checks on its database and hold

@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use crate::{
     SeatingConfig,
     catalog::CatalogSource,
+    connector::{Connector, Connectors, Lock, LockRequest},
     domain::{
         Allocation, BOOKING_REFERENCE_RULE, Channel, Hold, SeatEvent, SeatStates, SeatingError,
         ShowContext, Viewer, bit, hold_id, rules, show_of_hold, valid_booking_reference, valid_id,
@@ -39,6 +40,16 @@ struct Claimed {
     new: bool,
     /// Taken from [`Seating::recent_claims`], not made by this call.
     cached: bool,
+}
+
+/// What a live theatre's system said to locking a hold's seats ([`Seating::lock_at_theatre`]).
+enum Live {
+    /// The request was answered already: the store replays it, nothing is locked.
+    Replay,
+    /// Locked, in place of the lock of the user's previous hold on the show (if any).
+    Locked(Option<Hold>),
+    /// These seats are not free at the theatre.
+    Refused(Vec<String>),
 }
 
 /// Which seats a hold request names.
@@ -83,6 +94,8 @@ pub struct Seating {
     store: HoldStore,
     db: SeatingDb,
     catalog: CatalogSource,
+    /// The systems of theatres sold in live mode.
+    connectors: Connectors,
     config: Arc<SeatingConfig>,
     allocations: moka::future::Cache<String, Arc<Allocation>>,
     /// Per show, the last read of its seat states (no viewer's own hold), which its watchers
@@ -128,6 +141,7 @@ impl Seating {
         store: HoldStore,
         db: SeatingDb,
         catalog: CatalogSource,
+        connectors: Connectors,
         config: SeatingConfig,
     ) -> Self {
         let maps = Arc::new(SharedReads::new(&store, 10_000, Duration::from_secs(30)));
@@ -136,6 +150,7 @@ impl Seating {
             store,
             db,
             catalog,
+            connectors,
             config: Arc::new(config),
             allocations: moka::future::Cache::builder()
                 .max_capacity(10_000)
@@ -330,6 +345,9 @@ impl Seating {
                 }),
             false => None,
         };
+        let live = self.connectors.of(&ctx.show.theatre_id);
+        // Seats a live theatre refused: best available looks past them.
+        let mut refused: Vec<u32> = Vec::new();
         let result = async {
             for _attempt in 0..5 {
                 let seats = match &explicit {
@@ -346,6 +364,7 @@ impl Seating {
                             .unwrap_or_default();
                         rules::best_available(&ctx.layout, category, *count as usize, |i| {
                             allocation.get(&i).unwrap_or(&Channel::Platform) == channel
+                                && !refused.contains(&i)
                                 && !bit(&states.sold, i)
                                 && (!bit(&states.held, i) || mine.contains(&i))
                         })
@@ -367,9 +386,31 @@ impl Seating {
                         cached: false,
                     });
                 }
+                let id = hold_id(&ctx.show.id);
+                let locked = match live {
+                    None => None,
+                    Some(c) => match self
+                        .lock_at_theatre(c, &ctx, user, &cmd.request_id, &id, &seats)
+                        .await?
+                    {
+                        Live::Replay => None,
+                        Live::Locked(previous) => Some((c, previous)),
+                        Live::Refused(taken) => {
+                            if explicit.is_some() {
+                                return Err(SeatingError::Precondition {
+                                    reason: "SEAT_TAKEN",
+                                    message: "some seats are sold or held at the theatre".into(),
+                                    seats: taken,
+                                });
+                            }
+                            refused.extend(taken.iter().filter_map(|t| ctx.layout.index.get(t)));
+                            continue;
+                        }
+                    },
+                };
                 let new = NewHold {
                     show_id: ctx.show.id.clone(),
-                    hold_id: hold_id(&ctx.show.id),
+                    hold_id: id,
                     user: user.to_owned(),
                     seats,
                     ttl_ms: self.config.hold_ttl_ms,
@@ -377,7 +418,17 @@ impl Seating {
                     request_id: Some(cmd.request_id.clone()),
                     fingerprint: fingerprint.clone(),
                 };
-                match self.store.hold(&new).await.map_err(store_err)? {
+                let outcome = self.store.hold(&new).await.map_err(store_err)?;
+                // Held elsewhere than at the theatre: its lock goes (the previous hold's lock
+                // comes back). After a store failure it stays: the hold may have been made, and
+                // an unused lock lapses.
+                if let Some((c, previous)) = &locked
+                    && !matches!(outcome, HoldOutcome::Held(_))
+                {
+                    self.undo_lock(c, &ctx, &new.hold_id, previous.as_ref())
+                        .await;
+                }
+                match outcome {
                     HoldOutcome::Held(h) => {
                         if let Some(c) = claim
                             && !c.cached
@@ -424,6 +475,82 @@ impl Seating {
             tracing::warn!(%error, "could not let go of a claim without a hold");
         }
         result.map(|(h, _)| (ctx, h))
+    }
+
+    /// Locks `seats` at a live theatre for the hold `hold_id` about to be made, in place of the
+    /// lock of `user`'s current hold on the show (which the new hold replaces). A request the
+    /// store answered already is not locked again: the store replays it.
+    async fn lock_at_theatre(
+        &self,
+        c: &Connector,
+        ctx: &ShowContext,
+        user: &str,
+        request_id: &str,
+        hold_id: &str,
+        seats: &[u32],
+    ) -> Result<Live, SeatingError> {
+        let show = &ctx.show.id;
+        if self
+            .store
+            .recorded(show, user, request_id)
+            .await
+            .map_err(store_err)?
+        {
+            return Ok(Live::Replay);
+        }
+        let previous = self.store.hold_of(show, user).await.map_err(store_err)?;
+        let seat_ids = ctx.layout.seat_ids(seats);
+        let lock = c
+            .lock(LockRequest {
+                lock_id: hold_id,
+                show_id: show,
+                seat_ids: &seat_ids,
+                until_ms: chrono::Utc::now().timestamp_millis() + self.config.hold_ttl_ms as i64,
+                replaces: previous.as_ref().map(|h| h.id.as_str()),
+            })
+            .await?;
+        Ok(match lock {
+            Lock::Locked => Live::Locked(previous),
+            // The same request made at the same time may have been answered meanwhile.
+            Lock::Refused(_)
+                if self
+                    .store
+                    .recorded(show, user, request_id)
+                    .await
+                    .map_err(store_err)? =>
+            {
+                Live::Replay
+            }
+            Lock::Refused(taken) => Live::Refused(taken),
+        })
+    }
+
+    /// Undoes a lock whose hold was not made: the previous hold's lock comes back in its place
+    /// (its seats, its deadline), or, without one, the lock is released. A failure is logged:
+    /// the lock lapses at its deadline.
+    async fn undo_lock(
+        &self,
+        c: &Connector,
+        ctx: &ShowContext,
+        hold_id: &str,
+        previous: Option<&Hold>,
+    ) {
+        let result = match previous {
+            Some(p) => c
+                .lock(LockRequest {
+                    lock_id: &p.id,
+                    show_id: &ctx.show.id,
+                    seat_ids: &ctx.layout.seat_ids(&p.seats),
+                    until_ms: p.expires_ms,
+                    replaces: Some(hold_id),
+                })
+                .await
+                .map(|_| ()),
+            None => c.release(&ctx.show.id, hold_id).await,
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, hold = hold_id, "could not undo a lock at the theatre");
+        }
     }
 
     /// Counts the show among `user`'s shows with a hold, up to `active_holds_per_user`. At the
@@ -503,6 +630,28 @@ impl Seating {
             .await
             .map_err(store_err)?
             .map_err(|r| Self::refusal(hold_id, r))?;
+        if let Some(c) = self.connectors.of(&ctx.show.theatre_id) {
+            let lock = c
+                .lock(LockRequest {
+                    lock_id: hold_id,
+                    show_id,
+                    seat_ids: &ctx.layout.seat_ids(&hold.seats),
+                    until_ms: hold.expires_ms,
+                    replaces: None,
+                })
+                .await?;
+            if let Lock::Refused(seats) = lock {
+                // The theatre let the seats go (its lock lapsed): so does the hold.
+                if let Err(error) = self.store.release(show_id, hold_id, user).await {
+                    tracing::warn!(%error, "could not release a hold the theatre let go");
+                }
+                return Err(SeatingError::Precondition {
+                    reason: "HOLD_LOST",
+                    message: "the theatre no longer holds these seats; hold them again".into(),
+                    seats,
+                });
+            }
+        }
         Ok((ctx, hold))
     }
 
@@ -520,6 +669,15 @@ impl Seating {
             .await
             .map_err(store_err)?
             .map_err(|r| Self::refusal(hold_id, r))?;
+        if let Some(c) = self.connectors.of(&ctx.show.theatre_id) {
+            // Not waited for: the seats are free here now, and a lock not released lapses.
+            let (c, show, hold) = (c.clone(), show_id.to_owned(), hold_id.to_owned());
+            tokio::spawn(async move {
+                if let Err(error) = c.release(&show, &hold).await {
+                    tracing::warn!(%error, hold, "could not release a lock at the theatre");
+                }
+            });
+        }
         Ok((ctx, hold))
     }
 
@@ -621,6 +779,16 @@ impl Seating {
             }
         };
         let seat_ids = ctx.layout.seat_ids(&hold.seats);
+        let live = self.connectors.of(&ctx.show.theatre_id);
+        if let Some(c) = live
+            && !c.confirm(show_id, hold_id, booking_reference).await?
+        {
+            return Err(SeatingError::Precondition {
+                reason: "THEATRE_REFUSED",
+                message: "the theatre no longer holds these seats for this hold".into(),
+                seats: seat_ids,
+            });
+        }
         match self
             .db
             .sell(show_id, hold_id, booking_reference, &seat_ids)
@@ -637,11 +805,19 @@ impl Seating {
                     sold_at,
                 })
             }
-            Sale::Conflict => Err(SeatingError::Precondition {
-                reason: "SEAT_SOLD",
-                message: "some seats are already sold".into(),
-                seats: seat_ids,
-            }),
+            Sale::Conflict => {
+                // Sold here already (a store that lost its holds): the theatre's sale goes.
+                if let Some(c) = live
+                    && let Err(error) = c.cancel_sale(show_id, booking_reference).await
+                {
+                    tracing::warn!(%error, "could not cancel a sale at the theatre");
+                }
+                Err(SeatingError::Precondition {
+                    reason: "SEAT_SOLD",
+                    message: "some seats are already sold".into(),
+                    seats: seat_ids,
+                })
+            }
         }
     }
 
@@ -696,6 +872,10 @@ impl Seating {
                 .unsell(show_id, &stale)
                 .await
                 .map_err(store_err)?;
+        }
+        // Every time, retries too: the theatre's call may have failed after the rows went.
+        if let Some(c) = self.connectors.of(&ctx.show.theatre_id) {
+            c.cancel_sale(show_id, booking_reference).await?;
         }
         Ok(seat_ids)
     }

@@ -137,6 +137,20 @@ impl MemoryHoldStore {
         Ok(())
     }
 
+    pub(crate) async fn recorded(
+        &self,
+        show_id: &str,
+        user: &str,
+        request_id: &str,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        Ok(self.with(show_id, |s, _| {
+            s.request_ids
+                .get(&(user.to_owned(), request_id.to_owned()))
+                .is_some_and(|(_, _, until)| *until > now)
+        }))
+    }
+
     pub(crate) async fn hold(&self, new: &NewHold) -> Result<HoldOutcome, StoreError> {
         let now = now_ms();
         let outcome = self.with(&new.show_id, |s, events| {

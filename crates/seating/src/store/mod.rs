@@ -138,6 +138,17 @@ impl HoldStore {
         each!(self, s => s.hold(new).await)
     }
 
+    /// Whether the store keeps the record of `user`'s HoldSeats `request_id` on the show: a hold
+    /// attempt under it replays (or mismatches) rather than holds.
+    pub async fn recorded(
+        &self,
+        show_id: &str,
+        user: &str,
+        request_id: &str,
+    ) -> Result<bool, StoreError> {
+        each!(self, s => s.recorded(show_id, user, request_id).await)
+    }
+
     /// Extends `user`'s hold to now + `extension_ms`, capped at its maximum.
     pub async fn extend(
         &self,

@@ -379,6 +379,23 @@ impl RedisHoldStore {
         })
     }
 
+    pub(crate) async fn recorded(
+        &self,
+        show_id: &str,
+        user: &str,
+        request_id: &str,
+    ) -> Result<bool, StoreError> {
+        use fred::prelude::HashesInterface as _;
+        // The field the hold script writes (`<request id> <user>`).
+        self.client
+            .hexists(
+                format!("{}rid", self.base(show_id)),
+                format!("{request_id} {user}"),
+            )
+            .await
+            .map_err(unavailable)
+    }
+
     fn hold_reply(
         &self,
         show_id: &str,

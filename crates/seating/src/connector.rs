@@ -1,0 +1,201 @@
+//! Theatres sold in live mode: their own systems, called over gRPC
+//! (`marquee.partner.v1.TheatreConnectorService`), lock seats before seating holds them, and confirm and
+//! cancel sales. The service sees only [`Connector`]'s answers: a refusal is data, a theatre
+//! that does not answer is [`SeatingError::Unavailable`].
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use marquee_proto::partner::v1::{
+    self as pb, theatre_connector_service_client::TheatreConnectorServiceClient,
+};
+use tonic::{metadata::MetadataValue, transport::Channel};
+
+use crate::{config::ConnectorConfig, domain::SeatingError};
+
+/// How much longer than a hold a theatre keeps its lock: clocks differ, and a lock that lapsed
+/// a moment before its hold would have the theatre refuse a paid booking. A seat stays locked
+/// at most this long after its hold ended without a release.
+pub const LOCK_MARGIN_MS: i64 = 30_000;
+
+/// One theatre's system.
+#[derive(Clone)]
+pub struct Connector {
+    theatre_id: Arc<str>,
+    client: TheatreConnectorServiceClient<Channel>,
+    token: Option<MetadataValue<tonic::metadata::Ascii>>,
+    timeout: Duration,
+}
+
+/// What a theatre answered to a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lock {
+    /// Every seat is locked.
+    Locked,
+    /// These seats are not free there; nothing changed.
+    Refused(Vec<String>),
+}
+
+/// A lock request.
+pub struct LockRequest<'a> {
+    /// The lock: the hold's id.
+    pub lock_id: &'a str,
+    /// The show.
+    pub show_id: &'a str,
+    /// The seats.
+    pub seat_ids: &'a [String],
+    /// When the hold ends, Unix ms (the lock lasts [`LOCK_MARGIN_MS`] longer).
+    pub until_ms: i64,
+    /// The lock of the hold this one replaces.
+    pub replaces: Option<&'a str>,
+}
+
+/// The theatre's system did not answer as the contract says.
+#[derive(Debug, thiserror::Error)]
+#[error("theatre {theatre}'s system: {status}")]
+struct ConnectorError {
+    theatre: Arc<str>,
+    status: tonic::Status,
+}
+
+fn timestamp(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+impl Connector {
+    fn new(theatre_id: &str, config: &ConnectorConfig) -> Result<Self, String> {
+        let field = |f: &str| format!("seating.connectors.{theatre_id}.{f}");
+        let channel = tonic::transport::Endpoint::from_shared(config.url.clone())
+            .map_err(|e| format!("{}: {e}", field("url")))?
+            .connect_timeout(Duration::from_millis(config.timeout_ms))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let token = match &config.token {
+            Some(t) => Some(
+                format!("Bearer {}", t.expose())
+                    .parse()
+                    .map_err(|_| format!("{}: not a valid header value", field("token")))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            theatre_id: theatre_id.into(),
+            client: TheatreConnectorServiceClient::new(channel),
+            token,
+            timeout: Duration::from_millis(config.timeout_ms),
+        })
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
+        r.set_timeout(self.timeout);
+        if let Some(t) = &self.token {
+            r.metadata_mut().insert("authorization", t.clone());
+        }
+        r
+    }
+
+    fn failed(&self, status: tonic::Status) -> SeatingError {
+        tracing::warn!(theatre = %self.theatre_id, %status, "the theatre's system did not answer");
+        SeatingError::Unavailable(Box::new(ConnectorError {
+            theatre: self.theatre_id.clone(),
+            status,
+        }))
+    }
+
+    /// Locks seats (see the contract: all or nothing, replacing `replaces`).
+    pub async fn lock(&self, r: LockRequest<'_>) -> Result<Lock, SeatingError> {
+        let answer = self
+            .client
+            .clone()
+            .lock_seats(self.request(pb::LockSeatsRequest {
+                lock_id: r.lock_id.to_owned(),
+                show_id: r.show_id.to_owned(),
+                seat_ids: r.seat_ids.to_vec(),
+                expires_at: Some(timestamp(r.until_ms + LOCK_MARGIN_MS)),
+                replaces_lock_id: r.replaces.unwrap_or_default().to_owned(),
+            }))
+            .await
+            .map_err(|s| self.failed(s))?
+            .into_inner();
+        Ok(match answer.locked {
+            true => Lock::Locked,
+            false => Lock::Refused(answer.unavailable_seat_ids),
+        })
+    }
+
+    /// Releases a lock.
+    pub async fn release(&self, show_id: &str, lock_id: &str) -> Result<(), SeatingError> {
+        self.client
+            .clone()
+            .release_seats(self.request(pb::ReleaseSeatsRequest {
+                lock_id: lock_id.to_owned(),
+                show_id: show_id.to_owned(),
+            }))
+            .await
+            .map_err(|s| self.failed(s))?;
+        Ok(())
+    }
+
+    /// Sells a lock's seats to a booking: false when the theatre no longer holds them for it.
+    pub async fn confirm(
+        &self,
+        show_id: &str,
+        lock_id: &str,
+        booking_reference: &str,
+    ) -> Result<bool, SeatingError> {
+        Ok(self
+            .client
+            .clone()
+            .confirm_seats(self.request(pb::ConfirmSeatsRequest {
+                lock_id: lock_id.to_owned(),
+                show_id: show_id.to_owned(),
+                booking_reference: booking_reference.to_owned(),
+            }))
+            .await
+            .map_err(|s| self.failed(s))?
+            .into_inner()
+            .confirmed)
+    }
+
+    /// Puts a booking's seats back on sale there.
+    pub async fn cancel_sale(
+        &self,
+        show_id: &str,
+        booking_reference: &str,
+    ) -> Result<(), SeatingError> {
+        self.client
+            .clone()
+            .cancel_sale(self.request(pb::CancelSaleRequest {
+                show_id: show_id.to_owned(),
+                booking_reference: booking_reference.to_owned(),
+            }))
+            .await
+            .map_err(|s| self.failed(s))?;
+        Ok(())
+    }
+}
+
+/// The connectors of the theatres sold in live mode, by theatre id.
+#[derive(Clone, Default)]
+pub struct Connectors(Arc<HashMap<String, Connector>>);
+
+impl Connectors {
+    /// Clients for `configs` (connected lazily, on first use).
+    pub fn new<'a>(
+        configs: impl IntoIterator<Item = (&'a String, &'a ConnectorConfig)>,
+    ) -> Result<Self, String> {
+        let map = configs
+            .into_iter()
+            .map(|(theatre, c)| Connector::new(theatre, c).map(|c| (theatre.clone(), c)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self(Arc::new(map)))
+    }
+
+    /// The theatre's connector, when it is sold in live mode.
+    pub fn of(&self, theatre_id: &str) -> Option<&Connector> {
+        self.0.get(theatre_id)
+    }
+}

@@ -1,0 +1,456 @@
+//! Live mode: a theatre whose own system is asked (over `marquee.partner.v1.TheatreConnectorService`)
+//! to lock seats before seating holds them, and to confirm and cancel its sales. The theatre
+//! here is a real gRPC server on 127.0.0.1 port 0 keeping its own books, with sales of its
+//! own; seating runs on both backends.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use common::{TestApp, authed, reason, rid, token};
+use marquee_platform::auth::Role;
+use marquee_proto::{
+    partner::v1::{
+        self as partner,
+        theatre_connector_service_server::{
+            TheatreConnectorService, TheatreConnectorServiceServer,
+        },
+    },
+    seating::v1::{self as pb, seating_service_client::SeatingServiceClient},
+};
+use tonic::{Code, Request, Response, Status, transport::Channel};
+
+type Client = SeatingServiceClient<Channel>;
+
+const THEATRE_TOKEN: &str = "theatre-secret";
+
+/// The theatre's own books.
+#[derive(Default)]
+struct Books {
+    /// Lock id -> (seats, lapses at, Unix ms).
+    locks: HashMap<String, (Vec<String>, i64)>,
+    /// Seat -> the booking it is sold to (the theatre's own sales: "BOX-OFFICE").
+    sold: HashMap<String, String>,
+    /// Lock id -> the booking it was confirmed for.
+    confirmed: HashMap<String, String>,
+    /// Answers UNAVAILABLE to everything.
+    down: bool,
+    /// LockSeats calls received.
+    lock_calls: usize,
+    /// Authorization headers received.
+    authorizations: Vec<String>,
+}
+
+#[derive(Clone, Default)]
+struct Theatre(Arc<Mutex<Books>>);
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Theatre {
+    fn books(&self) -> std::sync::MutexGuard<'_, Books> {
+        self.0.lock().expect("books")
+    }
+
+    fn enter<T>(&self, r: &Request<T>) -> Result<std::sync::MutexGuard<'_, Books>, Status> {
+        let mut b = self.books();
+        if let Some(a) = r.metadata().get("authorization") {
+            b.authorizations
+                .push(a.to_str().unwrap_or_default().to_owned());
+        }
+        if b.down {
+            return Err(Status::unavailable("the theatre's system is down"));
+        }
+        let now = now_ms();
+        b.locks.retain(|_, (_, until)| *until > now);
+        Ok(b)
+    }
+
+    fn lock(&self, lock_id: &str) -> Option<(Vec<String>, i64)> {
+        self.books().locks.get(lock_id).cloned()
+    }
+}
+
+#[tonic::async_trait]
+impl TheatreConnectorService for Theatre {
+    async fn lock_seats(
+        &self,
+        r: Request<partner::LockSeatsRequest>,
+    ) -> Result<Response<partner::LockSeatsResponse>, Status> {
+        let mut b = self.enter(&r)?;
+        let r = r.into_inner();
+        b.lock_calls += 1;
+        let until = r
+            .expires_at
+            .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
+        let mine = |id: &str| id == r.lock_id || id == r.replaces_lock_id;
+        let unavailable: Vec<String> = r
+            .seat_ids
+            .iter()
+            .filter(|s| {
+                b.sold.contains_key(*s)
+                    || b.locks
+                        .iter()
+                        .any(|(id, (seats, _))| !mine(id) && seats.contains(s))
+            })
+            .cloned()
+            .collect();
+        if !unavailable.is_empty() {
+            return Ok(Response::new(partner::LockSeatsResponse {
+                locked: false,
+                unavailable_seat_ids: unavailable,
+            }));
+        }
+        b.locks.remove(&r.replaces_lock_id);
+        b.locks.insert(r.lock_id, (r.seat_ids, until));
+        Ok(Response::new(partner::LockSeatsResponse {
+            locked: true,
+            unavailable_seat_ids: Vec::new(),
+        }))
+    }
+
+    async fn release_seats(
+        &self,
+        r: Request<partner::ReleaseSeatsRequest>,
+    ) -> Result<Response<partner::ReleaseSeatsResponse>, Status> {
+        let mut b = self.enter(&r)?;
+        b.locks.remove(&r.into_inner().lock_id);
+        Ok(Response::new(partner::ReleaseSeatsResponse {}))
+    }
+
+    async fn confirm_seats(
+        &self,
+        r: Request<partner::ConfirmSeatsRequest>,
+    ) -> Result<Response<partner::ConfirmSeatsResponse>, Status> {
+        let mut b = self.enter(&r)?;
+        let r = r.into_inner();
+        let confirmed = if b.confirmed.get(&r.lock_id) == Some(&r.booking_reference) {
+            true
+        } else if let Some((seats, _)) = b.locks.remove(&r.lock_id) {
+            for s in seats {
+                b.sold.insert(s, r.booking_reference.clone());
+            }
+            b.confirmed.insert(r.lock_id, r.booking_reference);
+            true
+        } else {
+            false
+        };
+        Ok(Response::new(partner::ConfirmSeatsResponse { confirmed }))
+    }
+
+    async fn cancel_sale(
+        &self,
+        r: Request<partner::CancelSaleRequest>,
+    ) -> Result<Response<partner::CancelSaleResponse>, Status> {
+        let mut b = self.enter(&r)?;
+        let booking = r.into_inner().booking_reference;
+        let mut seat_ids: Vec<String> = b
+            .sold
+            .iter()
+            .filter(|(_, to)| **to == booking)
+            .map(|(s, _)| s.clone())
+            .collect();
+        seat_ids.sort();
+        for s in &seat_ids {
+            b.sold.remove(s);
+        }
+        Ok(Response::new(partner::CancelSaleResponse { seat_ids }))
+    }
+}
+
+/// Serves the theatre on 127.0.0.1 port 0; its URL.
+async fn serve(theatre: Theatre) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TheatreConnectorServiceServer::new(theatre))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    format!("http://{addr}")
+}
+
+fn customer(name: &str) -> String {
+    token(name, &[Role::Customer])
+}
+
+fn explicit(show_id: &str, seats: &[&str]) -> pb::HoldSeatsRequest {
+    pb::HoldSeatsRequest {
+        request_id: rid(),
+        show_id: show_id.to_owned(),
+        selection: Some(pb::hold_seats_request::Selection::Seats(
+            pb::SeatSelection {
+                seat_ids: seats.iter().map(|s| (*s).to_owned()).collect(),
+            },
+        )),
+    }
+}
+
+async fn hold(c: &mut Client, who: &str, req: pb::HoldSeatsRequest) -> Result<pb::Hold, Status> {
+    c.hold_seats(authed(who, req))
+        .await
+        .map(|r| r.into_inner().hold.expect("hold"))
+}
+
+async fn states(c: &mut Client, show_id: &str) -> HashMap<String, pb::SeatState> {
+    c.get_seat_map(pb::GetSeatMapRequest {
+        show_id: show_id.to_owned(),
+    })
+    .await
+    .expect("seat map")
+    .into_inner()
+    .seat_map
+    .expect("map")
+    .seats
+    .into_iter()
+    .map(|s| (s.seat_id.clone(), s.state()))
+    .collect()
+}
+
+fn ms(t: &Option<prost_types::Timestamp>) -> i64 {
+    let t = t.as_ref().expect("time");
+    t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
+}
+
+/// Asserts the theatre's lock `id` has `seats` and lapses 30 s after `deadline_ms`.
+fn assert_lock(theatre: &Theatre, id: &str, seats: &[&str], deadline_ms: i64) {
+    let (mut locked, until) = theatre.lock(id).expect("the theatre holds the lock");
+    locked.sort();
+    assert_eq!(locked, seats);
+    let margin = until - deadline_ms;
+    assert!(
+        (29_000..=31_000).contains(&margin),
+        "the lock lapses {margin} ms after the hold"
+    );
+}
+
+async fn release(c: &mut Client, who: &str, hold_id: &str) {
+    c.release_hold(authed(
+        who,
+        pb::ReleaseHoldRequest {
+            hold_id: hold_id.to_owned(),
+        },
+    ))
+    .await
+    .expect("release");
+}
+
+/// Waits (up to 2 s) for the theatre's lock `id` to be released: the customer does not wait
+/// for the theatre.
+async fn assert_released(theatre: &Theatre, id: &str) {
+    for _ in 0..100 {
+        if theatre.lock(id).is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the theatre still holds the lock {id}");
+}
+
+/// The app with the venue's theatre sold live through `theatre`, and a show of it tomorrow.
+async fn live(app: TestApp, theatre: &Theatre) -> (TestApp, String) {
+    let v = common::venue(&app).await;
+    let show = app
+        .admin()
+        .await
+        .schedule_show(common::schedule(&v, common::now() + 86_400))
+        .await
+        .expect("schedule")
+        .into_inner()
+        .show
+        .expect("show")
+        .id;
+    let mut app = app;
+    app.options.seating.connectors.insert(
+        v.theatre.id.clone(),
+        marquee_seating::config::ConnectorConfig {
+            url: serve(theatre.clone()).await,
+            token: Some(marquee_platform::config::Secret::new(THEATRE_TOKEN.into())),
+            timeout_ms: 2_000,
+        },
+    );
+    (app.restart().await, show)
+}
+
+async fn sells_a_live_theatre_through_its_system(app: TestApp) {
+    let theatre = Theatre::default();
+    let (app, show) = live(app, &theatre).await;
+    let mut c = SeatingServiceClient::new(app.channel().await);
+    let (alice, bob, carol) = (customer("alice"), customer("bob"), customer("carol"));
+    // The theatre sold A-1 at its own box office.
+    theatre
+        .books()
+        .sold
+        .insert("A-1".into(), "BOX-OFFICE".into());
+
+    // A seat the theatre sold is taken: nothing is held, here or there.
+    let refused = hold(&mut c, &alice, explicit(&show, &["A-1", "A-2"]))
+        .await
+        .expect_err("A-1 is sold at the theatre");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(reason(&refused), "SEAT_TAKEN");
+    assert_eq!(states(&mut c, &show).await["A-2"], pb::SeatState::Available);
+    assert!(theatre.books().locks.is_empty());
+
+    // A hold is locked at the theatre first, until its deadline (and a margin).
+    let first = explicit(&show, &["A-2", "A-3"]);
+    let h1 = hold(&mut c, &alice, first.clone()).await.expect("hold");
+    assert_lock(&theatre, &h1.hold_id, &["A-2", "A-3"], ms(&h1.expire_time));
+    assert!(
+        theatre
+            .books()
+            .authorizations
+            .iter()
+            .all(|a| *a == format!("Bearer {THEATRE_TOKEN}")),
+        "every call carries the theatre's token"
+    );
+
+    // Changing seats moves the lock: the seat both selections share stays Alice's.
+    let second = explicit(&show, &["A-3", "A-4"]);
+    let h2 = hold(&mut c, &alice, second.clone()).await.expect("replace");
+    assert!(theatre.lock(&h1.hold_id).is_none(), "the old lock is gone");
+    assert_lock(&theatre, &h2.hold_id, &["A-3", "A-4"], ms(&h2.expire_time));
+
+    // A retry replays without asking the theatre again; so does a retry of the first hold,
+    // whose seats are partly Alice's current hold's.
+    let calls = theatre.books().lock_calls;
+    let again = hold(&mut c, &alice, second).await.expect("replay");
+    assert_eq!(again.hold_id, h2.hold_id);
+    let older = hold(&mut c, &alice, first).await.expect("replay");
+    assert_eq!(older.hold_id, h1.hold_id);
+    assert_eq!(theatre.books().lock_calls, calls);
+    assert_lock(&theatre, &h2.hold_id, &["A-3", "A-4"], ms(&h2.expire_time));
+
+    // Someone else's seat is taken, here and there.
+    let taken = hold(&mut c, &bob, explicit(&show, &["A-4"]))
+        .await
+        .expect_err("Alice holds A-4");
+    assert_eq!(reason(&taken), "SEAT_TAKEN");
+
+    // Best available looks past the seats the theatre sold.
+    theatre
+        .books()
+        .sold
+        .insert("B-1".into(), "BOX-OFFICE".into());
+    let best = hold(
+        &mut c,
+        &bob,
+        pb::HoldSeatsRequest {
+            request_id: rid(),
+            show_id: show.clone(),
+            selection: Some(pb::hold_seats_request::Selection::BestAvailable(
+                pb::BestAvailable {
+                    count: 2,
+                    category_code: "CLASSIC".into(),
+                },
+            )),
+        },
+    )
+    .await
+    .expect("best available");
+    assert_eq!(best.seat_ids.len(), 2);
+    assert!(!best.seat_ids.contains(&"B-1".to_owned()), "{best:?}");
+    let seats: Vec<&str> = best.seat_ids.iter().map(String::as_str).collect();
+    let mut sorted = seats.clone();
+    sorted.sort_unstable();
+    assert_lock(&theatre, &best.hold_id, &sorted, ms(&best.expire_time));
+    release(&mut c, &bob, &best.hold_id).await;
+    assert_released(&theatre, &best.hold_id).await;
+
+    // An extension extends the lock.
+    let extended = c
+        .extend_hold(authed(
+            &alice,
+            pb::ExtendHoldRequest {
+                hold_id: h2.hold_id.clone(),
+                extension: Some(prost_types::Duration {
+                    seconds: 20 * 60,
+                    nanos: 0,
+                }),
+            },
+        ))
+        .await
+        .expect("extend")
+        .into_inner()
+        .hold
+        .expect("hold");
+    assert!(ms(&extended.expire_time) > ms(&h2.expire_time) + 9 * 60_000);
+    assert_lock(
+        &theatre,
+        &h2.hold_id,
+        &["A-3", "A-4"],
+        ms(&extended.expire_time),
+    );
+
+    // A release releases the lock (soon after: the customer does not wait for the theatre).
+    release(&mut c, &alice, &h2.hold_id).await;
+    assert_released(&theatre, &h2.hold_id).await;
+
+    // The theatre does not answer: UNAVAILABLE, and nothing is held.
+    theatre.books().down = true;
+    let down = hold(&mut c, &carol, explicit(&show, &["A-2"]))
+        .await
+        .expect_err("the theatre is down");
+    assert_eq!(down.code(), Code::Unavailable, "{down:?}");
+    assert_eq!(states(&mut c, &show).await["A-2"], pb::SeatState::Available);
+    theatre.books().down = false;
+
+    // Confirming sells at the theatre, then here.
+    let service = token("booking", &[Role::Service]);
+    let confirm = |h: &pb::Hold, booking: &str| pb::ConfirmHoldRequest {
+        hold_id: h.hold_id.clone(),
+        fencing_token: h.fencing_token,
+        booking_reference: booking.to_owned(),
+    };
+    let sale = hold(&mut c, &carol, explicit(&show, &["C-1", "C-2"]))
+        .await
+        .expect("hold");
+    c.confirm_hold(authed(&service, confirm(&sale, "BOOKING-1")))
+        .await
+        .expect("confirm");
+    assert_eq!(
+        theatre.books().sold.get("C-1"),
+        Some(&"BOOKING-1".to_owned())
+    );
+    assert_eq!(states(&mut c, &show).await["C-2"], pb::SeatState::Sold);
+
+    // A hold whose lock the theatre let go is not sold: it says so, and nothing is sold.
+    let lapsed = hold(&mut c, &alice, explicit(&show, &["A-2"]))
+        .await
+        .expect("hold");
+    theatre.books().locks.remove(&lapsed.hold_id);
+    let refused = c
+        .confirm_hold(authed(&service, confirm(&lapsed, "BOOKING-2")))
+        .await
+        .expect_err("the theatre let the seat go");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(reason(&refused), "THEATRE_REFUSED");
+    assert_ne!(states(&mut c, &show).await["A-2"], pb::SeatState::Sold);
+    assert!(!theatre.books().sold.contains_key("A-2"));
+
+    // Cancelling a sale puts the seats back on sale there too.
+    let back = c
+        .cancel_sale(authed(
+            &service,
+            pb::CancelSaleRequest {
+                show_id: show.clone(),
+                booking_reference: "BOOKING-1".into(),
+            },
+        ))
+        .await
+        .expect("cancel sale")
+        .into_inner();
+    assert_eq!(back.seat_ids.len(), 2);
+    assert!(!theatre.books().sold.contains_key("C-1"));
+    assert_eq!(states(&mut c, &show).await["C-1"], pb::SeatState::Available);
+    app.stop().await;
+}
+
+on_both_backends!(sells_a_live_theatre_through_its_system);
