@@ -194,6 +194,8 @@ fn refusal(service: &'static str, status: Status) -> BookingError {
                     "HOLD_NOT_FOUND" => "HOLD_NOT_FOUND",
                     "STALE_TOKEN" => "STALE_TOKEN",
                     "SEAT_SOLD" => "SEAT_SOLD",
+                    "THEATRE_REFUSED" => "THEATRE_REFUSED",
+                    "HOLD_LOST" => "HOLD_LOST",
                     "NOT_AUTHORIZED" => "NOT_AUTHORIZED",
                     _ => "DEPENDENCY_REFUSED",
                 },

@@ -600,4 +600,40 @@ mod tests {
         );
         config.gateway.validate().expect("valid");
     }
+
+    #[test]
+    fn live_theatres_load_from_a_file_keyed_by_theatre_id() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("seating.toml");
+        let theatre = "0193a5b2-7c1e-7f00-8000-00000000abcd";
+        std::fs::write(
+            &file,
+            format!(
+                "[seating.connectors.\"{theatre}\"]\nurl = \"https://tickets.example:443\"\n\
+                 token = \"s3cret\"\n"
+            ),
+        )
+        .expect("write");
+        let config = MarqueeConfig::load(Some(&file)).expect("loads");
+        let c = config.seating.connectors.get(theatre).expect("the theatre");
+        assert_eq!(c.url, "https://tickets.example:443");
+        assert_eq!(
+            c.token.as_ref().map(|t| t.expose().as_str()),
+            Some("s3cret")
+        );
+        assert_eq!(c.timeout_ms, 2_000, "the default");
+        config.seating.validate().expect("valid");
+
+        std::fs::write(
+            &file,
+            format!("[seating.connectors.\"{theatre}\"]\ntimeout_ms = 5\n"),
+        )
+        .expect("write");
+        let config = MarqueeConfig::load(Some(&file)).expect("loads");
+        let error = config.seating.validate().expect_err("no url");
+        assert!(
+            error.contains(&format!("seating.connectors.{theatre}.url")),
+            "{error}"
+        );
+    }
 }
