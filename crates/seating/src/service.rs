@@ -46,7 +46,8 @@ struct Claimed {
 enum Live {
     /// The request was answered already: the store replays it, nothing is locked.
     Replay,
-    /// Locked, in place of the lock of the user's previous hold on the show (if any).
+    /// Locked, replacing the lock of the user's previous hold on the show (if any), which
+    /// stays until it is released.
     Locked(Option<Hold>),
     /// These seats are not free at the theatre.
     Refused(Vec<String>),
@@ -419,14 +420,22 @@ impl Seating {
                     fingerprint: fingerprint.clone(),
                 };
                 let outcome = self.store.hold(&new).await.map_err(store_err)?;
-                // Held elsewhere than at the theatre: its lock goes (the previous hold's lock
-                // comes back). After a store failure it stays: the hold may have been made, and
-                // an unused lock lapses.
-                if let Some((c, previous)) = &locked
-                    && !matches!(outcome, HoldOutcome::Held(_))
-                {
-                    self.undo_lock(c, &ctx, &new.hold_id, previous.as_ref())
-                        .await;
+                // The lock of the hold the new one replaced goes once it is replaced here (not
+                // before: until then its seats are held here); the new lock goes when the hold
+                // was not made. After a store failure both stay: the hold may have been made,
+                // and a lock not released lapses.
+                if let Some((c, previous)) = &locked {
+                    match (&outcome, previous) {
+                        (HoldOutcome::Held(_), Some(p)) => {
+                            Self::release_at_theatre(c, &ctx.show.id, &p.id);
+                        }
+                        (HoldOutcome::Held(_), None) => {}
+                        _ => {
+                            if let Err(error) = c.release(&ctx.show.id, &new.hold_id).await {
+                                tracing::warn!(%error, "could not release an unused lock at the theatre");
+                            }
+                        }
+                    }
                 }
                 match outcome {
                     HoldOutcome::Held(h) => {
@@ -477,8 +486,9 @@ impl Seating {
         result.map(|(h, _)| (ctx, h))
     }
 
-    /// Locks `seats` at a live theatre for the hold `hold_id` about to be made, in place of the
-    /// lock of `user`'s current hold on the show (which the new hold replaces). A request the
+    /// Locks `seats` at a live theatre for the hold `hold_id` about to be made, replacing the
+    /// lock of `user`'s current hold on the show (which the new hold replaces: its seats are
+    /// the user's for the new lock too). A request the
     /// store answered already is not locked again: the store replays it.
     async fn lock_at_theatre(
         &self,
@@ -525,32 +535,15 @@ impl Seating {
         })
     }
 
-    /// Undoes a lock whose hold was not made: the previous hold's lock comes back in its place
-    /// (its seats, its deadline), or, without one, the lock is released. A failure is logged:
-    /// the lock lapses at its deadline.
-    async fn undo_lock(
-        &self,
-        c: &Connector,
-        ctx: &ShowContext,
-        hold_id: &str,
-        previous: Option<&Hold>,
-    ) {
-        let result = match previous {
-            Some(p) => c
-                .lock(LockRequest {
-                    lock_id: &p.id,
-                    show_id: &ctx.show.id,
-                    seat_ids: &ctx.layout.seat_ids(&p.seats),
-                    until_ms: p.expires_ms,
-                    replaces: Some(hold_id),
-                })
-                .await
-                .map(|_| ()),
-            None => c.release(&ctx.show.id, hold_id).await,
-        };
-        if let Err(error) = result {
-            tracing::warn!(%error, hold = hold_id, "could not undo a lock at the theatre");
-        }
+    /// Releases a lock at a live theatre, not waited for: its seats are free here already, and a
+    /// lock not released lapses at its deadline.
+    fn release_at_theatre(c: &Connector, show_id: &str, lock_id: &str) {
+        let (c, show, lock) = (c.clone(), show_id.to_owned(), lock_id.to_owned());
+        tokio::spawn(async move {
+            if let Err(error) = c.release(&show, &lock).await {
+                tracing::warn!(%error, lock, "could not release a lock at the theatre");
+            }
+        });
     }
 
     /// Counts the show among `user`'s shows with a hold, up to `active_holds_per_user`. At the
@@ -670,13 +663,7 @@ impl Seating {
             .map_err(store_err)?
             .map_err(|r| Self::refusal(hold_id, r))?;
         if let Some(c) = self.connectors.of(&ctx.show.theatre_id) {
-            // Not waited for: the seats are free here now, and a lock not released lapses.
-            let (c, show, hold) = (c.clone(), show_id.to_owned(), hold_id.to_owned());
-            tokio::spawn(async move {
-                if let Err(error) = c.release(&show, &hold).await {
-                    tracing::warn!(%error, hold, "could not release a lock at the theatre");
-                }
-            });
+            Self::release_at_theatre(c, show_id, hold_id);
         }
         Ok((ctx, hold))
     }
