@@ -89,14 +89,20 @@ impl TheatreConnectorService for Theatre {
             .expires_at
             .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
         let mine = |id: &str| id == r.lock_id || id == r.replaces_lock_id;
+        let own = b
+            .locks
+            .get(&r.lock_id)
+            .map(|(s, _)| s.clone())
+            .unwrap_or_default();
         let unavailable: Vec<String> = r
             .seat_ids
             .iter()
             .filter(|s| {
                 b.sold.contains_key(*s)
-                    || b.locks
-                        .iter()
-                        .any(|(id, (seats, _))| !mine(id) && seats.contains(s))
+                    || (!own.contains(s)
+                        && b.locks
+                            .iter()
+                            .any(|(id, (seats, _))| !mine(id) && seats.contains(s)))
             })
             .cloned()
             .collect();
