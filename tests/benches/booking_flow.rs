@@ -257,17 +257,7 @@ async fn main() {
     let venue = common::venue_with(&app, big_layout()).await;
     let mut shows = Vec::new();
     for day in 1..=5 {
-        shows.push(
-            app.admin()
-                .await
-                .schedule_show(common::schedule(&venue, common::now() + day * 86_400))
-                .await
-                .expect("schedule")
-                .into_inner()
-                .show
-                .expect("show")
-                .id,
-        );
+        shows.push(common::show_in(&app, &venue, day * 86_400).await.id);
     }
     let shows = Arc::new(shows);
     let mut channels = Vec::new();

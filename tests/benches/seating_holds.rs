@@ -132,15 +132,7 @@ fn big_layout() -> cat::SeatLayout {
 }
 
 async fn schedule(app: &TestApp, v: &common::Venue, day: i64) -> String {
-    app.admin()
-        .await
-        .schedule_show(common::schedule(v, common::now() + day * 86_400))
-        .await
-        .expect("schedule")
-        .into_inner()
-        .show
-        .expect("show")
-        .id
+    common::show_in(app, v, day * 86_400).await.id
 }
 
 async fn clients(app: &TestApp, n: usize) -> Vec<Channel> {

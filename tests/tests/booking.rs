@@ -37,15 +37,7 @@ async fn world(app: TestApp) -> World {
 /// A venue with `layout` and a show starting `starts_in` seconds from now.
 async fn world_with(app: TestApp, layout: cat::SeatLayout, starts_in: i64) -> World {
     let v = common::venue_with(&app, layout).await;
-    let show = app
-        .admin()
-        .await
-        .schedule_show(common::schedule(&v, common::now() + starts_in))
-        .await
-        .expect("schedule")
-        .into_inner()
-        .show
-        .expect("show");
+    let show = common::show_in(&app, &v, starts_in).await;
     World { app, show }
 }
 

@@ -101,15 +101,7 @@ fn count(b: &pb::Booking, status: pb::BookingStatus) -> usize {
 /// point has happened, with the booking id, its order id and the app.
 async fn crash_at(app: TestApp, point: &str) -> (TestApp, String, String, String, String) {
     let v = common::venue(&app).await;
-    let show = app
-        .admin()
-        .await
-        .schedule_show(common::schedule(&v, common::now() + 86_400))
-        .await
-        .expect("schedule")
-        .into_inner()
-        .show
-        .expect("show");
+    let show = common::show_in(&app, &v, 86_400).await;
     let me = app.customer().await.1.access_token;
     let held = SeatingServiceClient::new(app.channel().await)
         .hold_seats(authed(

@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, TestApp, authed, rid, token};
+// A show of a venue `offset_secs` from now (negative: in the past).
+use common::{Backend, TestApp, authed, rid, show_in as show, token};
 use marquee_platform::auth::Role;
 use marquee_proto::{
     catalog::v1 as cat,
@@ -25,18 +26,6 @@ async fn client(app: &TestApp) -> Client {
 
 fn customer(name: &str) -> String {
     token(name, &[Role::Customer])
-}
-
-/// Schedules a show of the venue `days` from now (negative: in the past).
-async fn show(app: &TestApp, v: &common::Venue, offset_secs: i64) -> cat::Show {
-    let mut admin = app.admin().await;
-    admin
-        .schedule_show(common::schedule(v, common::now() + offset_secs))
-        .await
-        .expect("schedule")
-        .into_inner()
-        .show
-        .expect("show")
 }
 
 fn explicit(show_id: &str, seats: &[&str]) -> pb::HoldSeatsRequest {

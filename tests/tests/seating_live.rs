@@ -263,16 +263,7 @@ async fn assert_released(theatre: &Theatre, id: &str) {
 /// The app with the venue's theatre sold live through `theatre`, and a show of it tomorrow.
 async fn live(app: TestApp, theatre: &Theatre) -> (TestApp, String) {
     let v = common::venue(&app).await;
-    let show = app
-        .admin()
-        .await
-        .schedule_show(common::schedule(&v, common::now() + 86_400))
-        .await
-        .expect("schedule")
-        .into_inner()
-        .show
-        .expect("show")
-        .id;
+    let show = common::show_in(&app, &v, 86_400).await.id;
     let mut app = app;
     app.options.seating.connectors.insert(
         v.theatre.id.clone(),

@@ -139,15 +139,7 @@ enum Action {
 
 async fn race(app: TestApp) {
     let v = common::venue_with(&app, twenty_seats()).await;
-    let show = app
-        .admin()
-        .await
-        .schedule_show(common::schedule(&v, common::now() + 86_400))
-        .await
-        .expect("schedule")
-        .into_inner()
-        .show
-        .expect("show");
+    let show = common::show_in(&app, &v, 86_400).await;
     let seats = all_seats();
     // A few HTTP/2 connections shared by the 200 clients, as a real fleet of clients would
     // spread over the instance's connections.

@@ -834,6 +834,18 @@ pub fn prices(prime: i64, classic: i64) -> Vec<pb::ShowPrice> {
     ]
 }
 
+/// Schedules (as admin) a show of the venue starting `in_secs` from now, as [`schedule`] makes it.
+pub async fn show_in(app: &TestApp, v: &Venue, in_secs: i64) -> pb::Show {
+    app.admin()
+        .await
+        .schedule_show(schedule(v, now() + in_secs))
+        .await
+        .expect("schedule")
+        .into_inner()
+        .show
+        .expect("show")
+}
+
 /// Schedules a 2D Hindi show of the venue's movie starting at `start` for 2h30.
 pub fn schedule(v: &Venue, start: i64) -> pb::ScheduleShowRequest {
     pb::ScheduleShowRequest {
