@@ -534,3 +534,85 @@ async fn theatre_locks_follow_holds_under_a_race(app: TestApp) {
 }
 
 on_both_backends!(theatre_locks_follow_holds_under_a_race);
+
+/// While the theatre's system does not answer: a hold is UNAVAILABLE and holds nothing; a
+/// release still frees the seats here (the theatre's lock lapses); a confirmation is
+/// UNAVAILABLE and sells nothing; a cancelled sale is UNAVAILABLE (its seats are on sale here
+/// already, and the theatre's refusal keeps them from being held). Retried later, both go
+/// through.
+async fn a_theatre_that_does_not_answer(app: TestApp) {
+    let theatre = Theatre::default();
+    let (app, show) = live(app, &theatre).await;
+    let mut c = SeatingServiceClient::new(app.channel().await);
+    let (alice, bob) = (customer("alice"), customer("bob"));
+    let service = token("booking", &[Role::Service]);
+    let confirm = |h: &pb::Hold| pb::ConfirmHoldRequest {
+        hold_id: h.hold_id.clone(),
+        fencing_token: h.fencing_token,
+        booking_reference: "BOOKING-7".into(),
+    };
+    let cancel = || pb::CancelSaleRequest {
+        show_id: show.clone(),
+        booking_reference: "BOOKING-7".into(),
+    };
+    let a = hold(&mut c, &alice, explicit(&show, &["A-1", "A-2"]))
+        .await
+        .expect("hold");
+    let b = hold(&mut c, &bob, explicit(&show, &["B-1"]))
+        .await
+        .expect("hold");
+
+    theatre.books().down = true;
+    let refused = hold(&mut c, &bob, explicit(&show, &["B-2"]))
+        .await
+        .expect_err("down");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    let map = states(&mut c, &show).await;
+    assert_eq!(map["B-2"], pb::SeatState::Available);
+    assert_eq!(map["B-1"], pb::SeatState::Held, "Bob's hold is as it was");
+
+    release(&mut c, &bob, &b.hold_id).await;
+    assert_eq!(states(&mut c, &show).await["B-1"], pb::SeatState::Available);
+
+    let down = c
+        .confirm_hold(authed(&service, confirm(&a)))
+        .await
+        .expect_err("down");
+    assert_eq!(down.code(), Code::Unavailable, "{down:?}");
+    assert_eq!(states(&mut c, &show).await["A-1"], pb::SeatState::Held);
+
+    theatre.books().down = false;
+    c.confirm_hold(authed(&service, confirm(&a)))
+        .await
+        .expect("the retry confirms");
+    assert_eq!(
+        theatre.books().sold.get("A-1"),
+        Some(&"BOOKING-7".to_owned())
+    );
+    assert_eq!(states(&mut c, &show).await["A-1"], pb::SeatState::Sold);
+
+    theatre.books().down = true;
+    let down = c
+        .cancel_sale(authed(&service, cancel()))
+        .await
+        .expect_err("down");
+    assert_eq!(down.code(), Code::Unavailable, "{down:?}");
+    assert!(theatre.books().sold.contains_key("A-1"));
+    assert_eq!(states(&mut c, &show).await["A-1"], pb::SeatState::Available);
+    theatre.books().down = false;
+    let taken = hold(&mut c, &bob, explicit(&show, &["A-1"]))
+        .await
+        .expect_err("still sold at the theatre");
+    assert_eq!(reason(&taken), "SEAT_TAKEN");
+    c.cancel_sale(authed(&service, cancel()))
+        .await
+        .expect("the retry cancels");
+    assert!(
+        !theatre.books().sold.contains_key("A-1"),
+        "on sale at the theatre again"
+    );
+    assert_eq!(states(&mut c, &show).await["A-1"], pb::SeatState::Available);
+    app.stop().await;
+}
+
+on_both_backends!(a_theatre_that_does_not_answer);

@@ -106,6 +106,7 @@ impl Connector {
     }
 
     /// Locks seats (see the contract: all or nothing, replacing `replaces`).
+    #[tracing::instrument(name = "theatre LockSeats", skip_all, fields(theatre = %self.theatre_id))]
     pub async fn lock(&self, r: LockRequest<'_>) -> Result<Lock, SeatingError> {
         let answer = self
             .client
@@ -127,6 +128,7 @@ impl Connector {
     }
 
     /// Releases a lock.
+    #[tracing::instrument(name = "theatre ReleaseSeats", skip_all, fields(theatre = %self.theatre_id))]
     pub async fn release(&self, show_id: &str, lock_id: &str) -> Result<(), SeatingError> {
         self.client
             .clone()
@@ -140,6 +142,7 @@ impl Connector {
     }
 
     /// Sells a lock's seats to a booking: false when the theatre no longer holds them for it.
+    #[tracing::instrument(name = "theatre ConfirmSeats", skip_all, fields(theatre = %self.theatre_id))]
     pub async fn confirm(
         &self,
         show_id: &str,
@@ -161,6 +164,7 @@ impl Connector {
     }
 
     /// Puts a booking's seats back on sale there.
+    #[tracing::instrument(name = "theatre CancelSale", skip_all, fields(theatre = %self.theatre_id))]
     pub async fn cancel_sale(
         &self,
         show_id: &str,
