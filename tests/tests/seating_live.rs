@@ -616,3 +616,96 @@ async fn a_theatre_that_does_not_answer(app: TestApp) {
 }
 
 on_both_backends!(a_theatre_that_does_not_answer);
+
+/// A hold nobody releases expires here, and the instance that expired it releases its lock at
+/// the theatre at once, not 30 s later when the lock would lapse: another customer can hold
+/// the seats there as soon as they are free here.
+async fn an_expired_hold_releases_its_lock(app: TestApp) {
+    let theatre = Theatre::default();
+    let mut app = app;
+    app.options.seating.hold_ttl_ms = 1_000;
+    let (app, show) = live(app, &theatre).await;
+    let mut c = SeatingServiceClient::new(app.channel().await);
+    let (alice, bob) = (customer("alice"), customer("bob"));
+    let h = hold(&mut c, &alice, explicit(&show, &["A-1", "A-2"]))
+        .await
+        .expect("hold");
+    let deadline = ms(&h.expire_time);
+    assert_lock(&theatre, &h.hold_id, &["A-1", "A-2"], deadline);
+    let started = tokio::time::Instant::now();
+    while theatre.lock(&h.hold_id).is_some() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the theatre still holds the lock of a hold that expired"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let late = now_ms() - deadline;
+    assert!(
+        late < 5_000,
+        "the lock was released {late} ms after the hold's deadline"
+    );
+    assert_eq!(states(&mut c, &show).await["A-1"], pb::SeatState::Available);
+    let next = hold(&mut c, &bob, explicit(&show, &["A-1"]))
+        .await
+        .expect("the seat is free at the theatre too");
+    assert_lock(&theatre, &next.hold_id, &["A-1"], ms(&next.expire_time));
+    app.stop().await;
+}
+
+on_both_backends!(an_expired_hold_releases_its_lock);
+
+/// One customer's HoldSeats calls on one show at once (a double click, two tabs): each one made
+/// here replaces the one before it, and the theatre is left with the lock of the last one only
+/// (a call releases the lock of the hold the store replaced, which may be one a concurrent call
+/// made after this call looked up the customer's hold).
+async fn one_customers_holds_at_once_leave_one_lock(app: TestApp) {
+    let theatre = Theatre::default();
+    let (app, show) = live(app, &theatre).await;
+    let alice = customer("alice");
+    let channel = app.channel().await;
+    for _round in 0..5 {
+        let calls = ["A-1", "A-2", "A-3", "A-4", "B-1", "B-2"].map(|seat| {
+            let mut c = SeatingServiceClient::new(channel.clone());
+            let (alice, show) = (alice.clone(), show.clone());
+            async move { hold(&mut c, &alice, explicit(&show, &[seat])).await }
+        });
+        let held: Vec<pb::Hold> = futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .filter_map(|r| match r {
+                Ok(h) => Some(h),
+                // The seat of the last round's hold, whose lock is on its way out.
+                Err(s) => {
+                    assert_eq!(reason(&s), "SEAT_TAKEN", "{s:?}");
+                    None
+                }
+            })
+            .collect();
+        assert!(held.len() >= 5, "{held:?}");
+        let last = held.iter().max_by_key(|h| h.fencing_token).expect("a hold");
+        let expected = vec![(last.hold_id.clone(), last.seat_ids.clone())];
+        let locks = || -> Vec<(String, Vec<String>)> {
+            theatre
+                .books()
+                .locks
+                .iter()
+                .map(|(id, (s, _))| (id.clone(), s.clone()))
+                .collect()
+        };
+        for _ in 0..100 {
+            if locks() == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            locks(),
+            expected,
+            "the theatre keeps only the last hold's lock"
+        );
+    }
+    app.stop().await;
+}
+
+on_both_backends!(one_customers_holds_at_once_leave_one_lock);

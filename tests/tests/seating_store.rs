@@ -9,7 +9,7 @@ use marquee_platform::CancellationToken;
 use marquee_seating::{
     domain::{Cursor, EventKind, Step, bit, hold_id},
     store::{
-        Claim, HoldOutcome, HoldStore, NewHold, Refusal, memory::MemoryHoldStore,
+        Claim, ExpiredHold, HoldOutcome, HoldStore, NewHold, Refusal, memory::MemoryHoldStore,
         redis::RedisHoldStore,
     },
 };
@@ -29,7 +29,7 @@ fn new_hold(show: &str, user: &str, seats: &[u32], rid: &str, ttl_ms: u64) -> Ne
 
 async fn held(store: &HoldStore, h: &NewHold) -> marquee_seating::domain::Hold {
     match store.hold(h).await.expect("store") {
-        HoldOutcome::Held(h) => h,
+        HoldOutcome::Held { hold, .. } => hold,
         other => panic!("expected a hold, got {other:?}"),
     }
 }
@@ -37,7 +37,12 @@ async fn held(store: &HoldStore, h: &NewHold) -> marquee_seating::domain::Hold {
 /// The contract.
 async fn contract(store: HoldStore) {
     let stop = CancellationToken::new();
-    store.start(Duration::from_millis(50), stop.clone()).await;
+    let (expired_tx, mut expired) = tokio::sync::mpsc::unbounded_channel();
+    store
+        .start(Duration::from_millis(50), stop.clone(), move |holds| {
+            let _ = expired_tx.send(holds);
+        })
+        .await;
     let show = format!("show-{}", uuid::Uuid::new_v4().simple());
     let mut events = store.subscribe(&show).await.expect("subscribe");
     const TTL: u64 = 60_000;
@@ -67,7 +72,17 @@ async fn contract(store: HoldStore) {
         .version;
 
     // All or nothing.
-    let a1 = held(&store, &new_hold(&show, "a", &[1, 2], "r1", TTL)).await;
+    let a1 = match store
+        .hold(&new_hold(&show, "a", &[1, 2], "r1", TTL))
+        .await
+        .expect("store")
+    {
+        HoldOutcome::Held { hold, replaced } => {
+            assert_eq!(replaced, None, "a first hold replaces nothing");
+            hold
+        }
+        other => panic!("expected a hold, got {other:?}"),
+    };
     assert_eq!(a1.seats, vec![1, 2]);
     assert!(a1.expires_ms > a1.created_ms && a1.max_expires_ms >= a1.expires_ms);
     assert_eq!(
@@ -104,8 +119,19 @@ async fn contract(store: HoldStore) {
         HoldOutcome::Mismatch
     );
 
-    // A new hold of the same user replaces the old one atomically; tokens increase.
-    let a2 = held(&store, &new_hold(&show, "a", &[2, 3], "r4", TTL)).await;
+    // A new hold of the same user replaces the old one atomically, and says which; tokens
+    // increase.
+    let a2 = match store
+        .hold(&new_hold(&show, "a", &[2, 3], "r4", TTL))
+        .await
+        .expect("store")
+    {
+        HoldOutcome::Held { hold, replaced } => {
+            assert_eq!(replaced, Some(a1.id.clone()));
+            hold
+        }
+        other => panic!("expected a hold, got {other:?}"),
+    };
     assert!(a2.token > a1.token);
     assert!(store.get(&show, &a1.id).await.expect("store").is_none());
     let states = store
@@ -256,6 +282,18 @@ async fn contract(store: HoldStore) {
     assert!(!bit(&states.held, 8) && !bit(&states.held, 9));
     assert_eq!(Some(&states.version), versions.last());
     assert!(store.get(&show, &short.id).await.expect("store").is_none());
+    // The sweeper reported it (and only it) to the service, which releases live theatres' locks.
+    let reported = tokio::time::timeout(Duration::from_secs(5), expired.recv())
+        .await
+        .expect("the sweeper reports what it expired")
+        .expect("reported");
+    assert_eq!(
+        reported,
+        vec![ExpiredHold {
+            show_id: show.clone(),
+            hold_id: short.id.clone(),
+        }]
+    );
 
     // The expired hold's request record was swept with it: its request id is new again.
     let mut reused = new_hold(&show, "c", &[8], "r6", TTL);
@@ -316,7 +354,9 @@ async fn redis_store_subscribes_only_to_watched_shows() {
     use fred::prelude::ClientLike as _;
     let (client, prefix, store) = redis_store(&url).await;
     let stop = CancellationToken::new();
-    store.start(Duration::from_millis(50), stop.clone()).await;
+    store
+        .start(Duration::from_millis(50), stop.clone(), |_| {})
+        .await;
     let show = format!("show-{}", uuid::Uuid::new_v4().simple());
     let channel = format!("{prefix}seat:{{{show}}}:ev");
     let subscribers = || async {
@@ -373,7 +413,8 @@ async fn events_replay_to_the_store_state(store: HoldStore) {
                     seats.sort_unstable();
                     seats.dedup();
                     let new = new_hold(&show, &user, &seats, &format!("r{round}"), 60_000);
-                    if let HoldOutcome::Held(h) = store.hold(&new).await.expect("store")
+                    if let HoldOutcome::Held { hold: h, .. } =
+                        store.hold(&new).await.expect("store")
                         && rng.random_bool(0.5)
                     {
                         let _ = store.release(&show, &h.id, &user).await.expect("store");
@@ -443,7 +484,9 @@ async fn redis_events_replay_to_the_store_state() {
     };
     let (_client, _prefix, store) = redis_store(&url).await;
     let stop = CancellationToken::new();
-    store.start(Duration::from_millis(50), stop.clone()).await;
+    store
+        .start(Duration::from_millis(50), stop.clone(), |_| {})
+        .await;
     events_replay_to_the_store_state(store).await;
     stop.cancel();
 }
@@ -584,15 +627,31 @@ async fn redis_sweep_works_off_a_backlog() {
     let show = format!("show-{}", uuid::Uuid::new_v4().simple());
     store.load_sold(&show, &[]).await.expect("load");
     const N: u32 = 1_200;
+    let mut holds = Vec::new();
     for i in 0..N {
-        held(
-            &store,
-            &new_hold(&show, &format!("u{i}"), &[i], &format!("r{i}"), 200),
-        )
-        .await;
+        holds.push(
+            held(
+                &store,
+                &new_hold(&show, &format!("u{i}"), &[i], &format!("r{i}"), 200),
+            )
+            .await,
+        );
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(store.sweep().await.expect("sweep"), N as usize);
+    let mut expired: Vec<String> = store
+        .sweep()
+        .await
+        .expect("sweep")
+        .into_iter()
+        .map(|e| e.hold_id)
+        .collect();
+    expired.sort();
+    let mut all: Vec<String> = holds.into_iter().map(|h| h.id).collect();
+    all.sort();
+    assert_eq!(
+        expired, all,
+        "one sweep expires (and reports) every hold due"
+    );
     for key in ["exp", "ridx"] {
         let n: i64 = client
             .zcard(format!("{prefix}seat:{{{show}}}:{key}"))

@@ -198,6 +198,11 @@ impl Connectors {
         Ok(Self(Arc::new(map)))
     }
 
+    /// True when no theatre is sold in live mode.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The theatre's connector, when it is sold in live mode.
     pub fn of(&self, theatre_id: &str) -> Option<&Connector> {
         self.0.get(theatre_id)

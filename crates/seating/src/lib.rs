@@ -85,11 +85,13 @@ pub async fn serve(
     max_message_bytes: usize,
 ) -> ServerBuilder {
     let drain = builder.drain_token();
+    let expiring = seating.clone();
     seating
         .store()
         .start(
             Duration::from_millis(seating.config().sweep_interval_ms),
             drain.clone(),
+            move |holds| expiring.release_expired(holds),
         )
         .await;
     let db = seating.db().clone();

@@ -17,7 +17,7 @@ use crate::{
     },
     shared::{Need, SharedReads},
     store::{
-        Claim, Deadlines, HoldOutcome, HoldStore, NewHold, Refusal, StoreError,
+        Claim, Deadlines, ExpiredHold, HoldOutcome, HoldStore, NewHold, Refusal, StoreError,
         db::{Sale, SeatingDb},
     },
 };
@@ -48,7 +48,7 @@ enum Live {
     Replay,
     /// Locked, replacing the lock of the user's previous hold on the show (if any), which
     /// stays until it is released.
-    Locked(Option<Hold>),
+    Locked,
     /// These seats are not free at the theatre.
     Refused(Vec<String>),
 }
@@ -395,7 +395,7 @@ impl Seating {
                         .await?
                     {
                         Live::Replay => None,
-                        Live::Locked(previous) => Some((c, previous)),
+                        Live::Locked => Some(c),
                         Live::Refused(taken) => {
                             if explicit.is_some() {
                                 return Err(SeatingError::Precondition {
@@ -421,15 +421,17 @@ impl Seating {
                 };
                 let outcome = self.store.hold(&new).await.map_err(store_err)?;
                 // The lock of the hold the new one replaced goes once it is replaced here (not
-                // before: until then its seats are held here); the new lock goes when the hold
-                // was not made. After a store failure both stay: the hold may have been made,
-                // and a lock not released lapses.
-                if let Some((c, previous)) = &locked {
-                    match (&outcome, previous) {
-                        (HoldOutcome::Held(_), Some(p)) => {
-                            Self::release_at_theatre(c, &ctx.show.id, &p.id);
-                        }
-                        (HoldOutcome::Held(_), None) => {}
+                // before: until then its seats are held here). That is the hold the store
+                // replaced, which a concurrent HoldSeats of the same user may have made after
+                // the one locked as replaced above was looked up (whose lock that call lets go).
+                // The new lock goes when the hold was not made. After a store failure both
+                // stay: the hold may have been made, and a lock not released lapses.
+                if let Some(c) = locked {
+                    match &outcome {
+                        HoldOutcome::Held {
+                            replaced: Some(p), ..
+                        } => Self::release_at_theatre(c, &ctx.show.id, p),
+                        HoldOutcome::Held { replaced: None, .. } => {}
                         _ => {
                             if let Err(error) = c.release(&ctx.show.id, &new.hold_id).await {
                                 tracing::warn!(%error, "could not release an unused lock at the theatre");
@@ -438,7 +440,7 @@ impl Seating {
                     }
                 }
                 match outcome {
-                    HoldOutcome::Held(h) => {
+                    HoldOutcome::Held { hold: h, .. } => {
                         if let Some(c) = claim
                             && !c.cached
                         {
@@ -520,7 +522,7 @@ impl Seating {
             })
             .await?;
         Ok(match lock {
-            Lock::Locked => Live::Locked(previous),
+            Lock::Locked => Live::Locked,
             // The same request made at the same time may have been answered meanwhile.
             Lock::Refused(_)
                 if self
@@ -542,6 +544,32 @@ impl Seating {
         tokio::spawn(async move {
             if let Err(error) = c.release(&show, &lock).await {
                 tracing::warn!(%error, lock, "could not release a lock at the theatre");
+            }
+        });
+    }
+
+    /// Releases at their theatres the locks of holds the sweeper expired here (exactly one
+    /// instance expires each hold), not waited for: a lock not released lapses
+    /// [`crate::connector::LOCK_MARGIN_MS`] after its hold's deadline.
+    pub fn release_expired(&self, expired: Vec<ExpiredHold>) {
+        if self.connectors.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            for e in expired {
+                let theatre = match this.show(&e.show_id).await {
+                    Ok(ctx) => ctx.show.theatre_id.clone(),
+                    Err(error) => {
+                        tracing::warn!(%error, show = e.show_id, "an expired hold's show");
+                        continue;
+                    }
+                };
+                if let Some(c) = this.connectors.of(&theatre)
+                    && let Err(error) = c.release(&e.show_id, &e.hold_id).await
+                {
+                    tracing::warn!(%error, lock = e.hold_id, "could not release a lock at the theatre");
+                }
             }
         });
     }

@@ -8,7 +8,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::{Claim, Deadlines, Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError};
+use super::{Claim, Deadlines, ExpiredHold, Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError};
 use crate::domain::{EventKind, SeatEvent, SeatStates, bit, set_bit};
 
 #[derive(Default)]
@@ -186,11 +186,13 @@ impl MemoryHoldStore {
             if !taken.is_empty() {
                 return HoldOutcome::Taken(taken);
             }
+            let mut replaced = None;
             if let Some(old) = old
                 && let Some(mut h) = s.remove(&old.id)
             {
                 h.expires_ms = now;
                 events.push(event(EventKind::Replaced, &h, &h.seats));
+                replaced = Some(old.id);
             }
             s.fence += 1;
             let max = now + new.max_lifetime_ms as i64;
@@ -222,7 +224,7 @@ impl MemoryHoldStore {
                 s.request_deadlines.insert((until, key));
             }
             events.push(event(EventKind::Held, &hold, &hold.seats));
-            HoldOutcome::Held(hold)
+            HoldOutcome::Held { hold, replaced }
         });
         Ok(outcome)
     }
@@ -436,11 +438,11 @@ impl MemoryHoldStore {
         }))
     }
 
-    pub(crate) async fn sweep(&self) -> Result<usize, StoreError> {
+    pub(crate) async fn sweep(&self) -> Result<Vec<ExpiredHold>, StoreError> {
         let now = now_ms();
-        let mut n = 0;
+        let mut expired = Vec::new();
         let mut shows = self.shows.lock().unwrap_or_else(|e| e.into_inner());
-        for s in shows.values_mut() {
+        for (show_id, s) in shows.iter_mut() {
             let mut events = Vec::new();
             while let Some((deadline, id)) = s.deadlines.first().cloned() {
                 if deadline > now {
@@ -459,7 +461,10 @@ impl MemoryHoldStore {
                     s.request_ids.remove(&key);
                 }
             }
-            n += events.len();
+            expired.extend(events.iter().map(|e| ExpiredHold {
+                show_id: show_id.clone(),
+                hold_id: e.hold_id.clone(),
+            }));
             self.emit(s, events);
         }
         drop(shows);
@@ -467,6 +472,6 @@ impl MemoryHoldStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, c| c.until > now);
-        Ok(n)
+        Ok(expired)
     }
 }

@@ -50,7 +50,13 @@ pub struct NewHold {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldOutcome {
     /// Held.
-    Held(Hold),
+    Held {
+        /// The new hold.
+        hold: Hold,
+        /// The user's hold on the show it replaced (the one the store had at that moment, not
+        /// necessarily the one the caller saw before).
+        replaced: Option<String>,
+    },
     /// The request id was seen with the same parameters: the first result.
     Replayed(Hold),
     /// Some seats are held by others or sold: nothing was held.
@@ -245,8 +251,9 @@ impl HoldStore {
         each!(self, s => s.seat_states(show_id, user).await)
     }
 
-    /// Expires every hold past its deadline (one sweep). Returns how many expired here.
-    pub async fn sweep(&self) -> Result<usize, StoreError> {
+    /// Expires every hold past its deadline (one sweep). Returns the holds expired here (each
+    /// hold is expired by exactly one instance).
+    pub async fn sweep(&self) -> Result<Vec<ExpiredHold>, StoreError> {
         each!(self, s => s.sweep().await)
     }
 
@@ -286,7 +293,13 @@ impl HoldStore {
     }
 
     /// Starts the background work (sweeper; for Redis the event subscription) until `stop`.
-    pub async fn start(&self, sweep_every: std::time::Duration, stop: CancellationToken) {
+    /// `expired` is given the holds each sweep expired here.
+    pub async fn start(
+        &self,
+        sweep_every: std::time::Duration,
+        stop: CancellationToken,
+        expired: impl Fn(Vec<ExpiredHold>) + Send + 'static,
+    ) {
         let store = self.clone();
         let stop2 = stop.clone();
         tokio::spawn(async move {
@@ -297,8 +310,10 @@ impl HoldStore {
                     _ = tick.tick() => {}
                     () = stop2.cancelled() => return,
                 }
-                if let Err(error) = store.sweep().await {
-                    tracing::warn!(%error, "hold sweep failed");
+                match store.sweep().await {
+                    Ok(holds) if !holds.is_empty() => expired(holds),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "hold sweep failed"),
                 }
             }
         });
@@ -306,6 +321,15 @@ impl HoldStore {
             r.start_subscriber(stop).await;
         }
     }
+}
+
+/// A hold the sweeper expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredHold {
+    /// Its show.
+    pub show_id: String,
+    /// The hold.
+    pub hold_id: String,
 }
 
 /// Parses the hold form the scripts return: `id|token|deadline|created|max|seats`.

@@ -56,7 +56,9 @@ use fred::{
 use tokio::sync::{Mutex, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{Claim, Deadlines, Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError, parse_hold};
+use super::{
+    Claim, Deadlines, ExpiredHold, Hold, HoldOutcome, Hub, NewHold, Refusal, StoreError, parse_hold,
+};
 use crate::domain::{SeatEvent, SeatStates, parse_seats};
 
 struct Scripts {
@@ -373,7 +375,8 @@ impl RedisHoldStore {
                     })
                     .await?;
                 }
-                HoldOutcome::Held(hold)
+                let replaced = rest.get(2).map(text).filter(|r| !r.is_empty());
+                HoldOutcome::Held { hold, replaced }
             }
             other => return Err(StoreError::Corrupt(other.to_owned())),
         })
@@ -674,13 +677,13 @@ impl RedisHoldStore {
         }))
     }
 
-    pub(crate) async fn sweep(&self) -> Result<usize, StoreError> {
+    pub(crate) async fn sweep(&self) -> Result<Vec<ExpiredHold>, StoreError> {
         let due = self
             .run(&self.scripts.due, || {
                 (vec![self.due_key()], vec!["scan".into(), "100".into()])
             })
             .await?;
-        let mut expired = 0;
+        let mut expired = Vec::new();
         for show in due.into_array().iter().map(text) {
             let b = self.base(&show);
             // Each run handles at most EXPIRE_BATCH holds and as many request records (a short
@@ -701,7 +704,12 @@ impl RedisHoldStore {
                     })
                     .await?
                     .into_array();
-                expired += v.first().and_then(Value::as_i64).unwrap_or(0) as usize;
+                if let Some(Value::Array(ids)) = v.first() {
+                    expired.extend(ids.iter().map(|id| ExpiredHold {
+                        show_id: show.clone(),
+                        hold_id: text(id),
+                    }));
+                }
                 next = v
                     .get(1)
                     .map(text)

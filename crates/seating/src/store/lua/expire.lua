@@ -1,5 +1,5 @@
 -- Expires a show's holds whose deadline passed and forgets the request records whose time is
--- up, up to `limit` of each. Returns how many holds expired, the show's next deadline (-1:
+-- up, up to `limit` of each. Returns the ids of the holds expired, the show's next deadline (-1:
 -- none), and 1 if a limit was reached (more may be due now).
 -- KEYS: held, exp, request records, their index. ARGV: base, limit.
 local base = ARGV[1]
@@ -8,7 +8,7 @@ local function int(x) return string.format('%d', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', int(now), 'LIMIT', 0, ARGV[2])
-local n = 0
+local expired = {}
 for _, id in ipairs(due) do
   local hk = base .. 'h:' .. id
   local f = redis.call('HMGET', hk, 'u', 's', 't', 'd')
@@ -17,7 +17,7 @@ for _, id in ipairs(due) do
     redis.call('DEL', hk)
     if redis.call('GET', base .. 'u:' .. f[1]) == id then redis.call('DEL', base .. 'u:' .. f[1]) end
     redis.call('PUBLISH', base .. 'ev', version(base) .. '|X|' .. id .. '|' .. f[3] .. '|' .. f[4] .. '|' .. f[2] .. '|' .. f[1])
-    n = n + 1
+    expired[#expired + 1] = id
   end
   redis.call('ZREM', KEYS[2], id)
 end
@@ -33,4 +33,4 @@ local a = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
 local b = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')[2]
 local nxt = a or b or '-1'
 if a and b and tonumber(b) < tonumber(a) then nxt = b end
-return {n, nxt, more}
+return {expired, nxt, more}

@@ -1,6 +1,9 @@
 -- Holds seats for a user, all or nothing, replacing the user's previous hold on the show.
 -- KEYS: loaded, held, sold, exp, fence, user key, request records, their index. ARGV: base, hold
 -- id, user, ttl ms, max lifetime ms, request id ('' for none), fingerprint, seat indexes...
+-- Answers HELD with the hold, whether it is the show's earliest deadline, and the id of the hold
+-- it replaced ('' for none); or NOT_LOADED, MISMATCH, REPLAY with the first answer, TAKEN with
+-- the seats.
 -- A request's record (fingerprint and result) lives as long as a hold's TTL, in a hash field
 -- indexed by when it may be forgotten; the sweeper removes it then. (One key per record with
 -- its own TTL made Redis's active expiry stall for up to 25 ms once many were expiring.)
@@ -70,4 +73,4 @@ redis.call('PUBLISH', base .. 'ev', version(base) .. '|H|' .. id .. '|' .. token
 -- Whether this hold is now the show's earliest deadline: only then must the global due index
 -- (another hash slot, so another call) be lowered.
 local first = redis.call('ZRANGE', KEYS[4], 0, 0)
-return {'HELD', hold, (first[1] == id) and '1' or '0'}
+return {'HELD', hold, (first[1] == id) and '1' or '0', old or ''}
