@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use common::{Backend, TestApp, authed, bad_fields, reason, rid, token, token_for};
 use marquee_platform::auth::Role;
@@ -158,27 +158,12 @@ async fn until(
     panic!("booking never reached {want:?}: {last:#?}");
 }
 
-async fn seat_states(w: &World) -> Vec<(String, seat::SeatState)> {
-    SeatingServiceClient::new(w.app.channel().await)
-        .get_seat_map(seat::GetSeatMapRequest {
-            show_id: w.show.id.clone(),
-        })
-        .await
-        .expect("seat map")
-        .into_inner()
-        .seat_map
-        .expect("map")
-        .seats
-        .into_iter()
-        .map(|s| (s.seat_id.clone(), s.state()))
-        .collect()
+async fn seat_states(w: &World) -> HashMap<String, seat::SeatState> {
+    common::seat_states(w.app.channel().await, &w.show.id).await
 }
 
-fn state(map: &[(String, seat::SeatState)], seat: &str) -> seat::SeatState {
-    map.iter()
-        .find(|(s, _)| s == seat)
-        .map(|(_, st)| *st)
-        .expect("seat")
+fn state(map: &HashMap<String, seat::SeatState>, seat: &str) -> seat::SeatState {
+    *map.get(seat).expect("seat")
 }
 
 fn statuses(b: &pb::Booking) -> Vec<pb::BookingStatus> {
@@ -1133,7 +1118,7 @@ async fn a_hundred_bookings_at_once(app: TestApp) {
     let map = seat_states(&w).await;
     let sold = map
         .iter()
-        .filter(|(_, s)| *s == seat::SeatState::Sold)
+        .filter(|(_, s)| **s == seat::SeatState::Sold)
         .count();
     assert_eq!(sold, CUSTOMERS);
     w.app.stop().await;

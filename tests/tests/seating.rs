@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 // A show of a venue `offset_secs` from now (negative: in the past).
-use common::{Backend, TestApp, authed, rid, show_in as show, token};
+use common::{Backend, TestApp, authed, customer, explicit, rid, show_in as show, token};
 use marquee_platform::auth::Role;
 use marquee_proto::{
     catalog::v1 as cat,
@@ -22,22 +22,6 @@ type Client = SeatingServiceClient<Channel>;
 
 async fn client(app: &TestApp) -> Client {
     SeatingServiceClient::new(app.channel().await)
-}
-
-fn customer(name: &str) -> String {
-    token(name, &[Role::Customer])
-}
-
-fn explicit(show_id: &str, seats: &[&str]) -> pb::HoldSeatsRequest {
-    pb::HoldSeatsRequest {
-        request_id: rid(),
-        show_id: show_id.to_owned(),
-        selection: Some(pb::hold_seats_request::Selection::Seats(
-            pb::SeatSelection {
-                seat_ids: seats.iter().map(|s| (*s).to_owned()).collect(),
-            },
-        )),
-    }
 }
 
 async fn hold(

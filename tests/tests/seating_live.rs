@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use common::{TestApp, authed, reason, rid, token};
+use common::{TestApp, authed, customer, explicit, reason, rid, seat_states, token};
 use marquee_platform::auth::Role;
 use marquee_proto::{
     partner::v1::{
@@ -183,41 +183,10 @@ async fn serve(theatre: Theatre) -> String {
     format!("http://{addr}")
 }
 
-fn customer(name: &str) -> String {
-    token(name, &[Role::Customer])
-}
-
-fn explicit(show_id: &str, seats: &[&str]) -> pb::HoldSeatsRequest {
-    pb::HoldSeatsRequest {
-        request_id: rid(),
-        show_id: show_id.to_owned(),
-        selection: Some(pb::hold_seats_request::Selection::Seats(
-            pb::SeatSelection {
-                seat_ids: seats.iter().map(|s| (*s).to_owned()).collect(),
-            },
-        )),
-    }
-}
-
 async fn hold(c: &mut Client, who: &str, req: pb::HoldSeatsRequest) -> Result<pb::Hold, Status> {
     c.hold_seats(authed(who, req))
         .await
         .map(|r| r.into_inner().hold.expect("hold"))
-}
-
-async fn states(c: &mut Client, show_id: &str) -> HashMap<String, pb::SeatState> {
-    c.get_seat_map(pb::GetSeatMapRequest {
-        show_id: show_id.to_owned(),
-    })
-    .await
-    .expect("seat map")
-    .into_inner()
-    .seat_map
-    .expect("map")
-    .seats
-    .into_iter()
-    .map(|s| (s.seat_id.clone(), s.state()))
-    .collect()
 }
 
 fn ms(t: &Option<prost_types::Timestamp>) -> i64 {
@@ -293,7 +262,10 @@ async fn sells_a_live_theatre_through_its_system(app: TestApp) {
         .expect_err("A-1 is sold at the theatre");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     assert_eq!(reason(&refused), "SEAT_TAKEN");
-    assert_eq!(states(&mut c, &show).await["A-2"], pb::SeatState::Available);
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["A-2"],
+        pb::SeatState::Available
+    );
     assert!(theatre.books().locks.is_empty());
 
     // A hold is locked at the theatre first, until its deadline (and a margin).
@@ -397,7 +369,10 @@ async fn sells_a_live_theatre_through_its_system(app: TestApp) {
         .await
         .expect_err("the theatre is down");
     assert_eq!(down.code(), Code::Unavailable, "{down:?}");
-    assert_eq!(states(&mut c, &show).await["A-2"], pb::SeatState::Available);
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["A-2"],
+        pb::SeatState::Available
+    );
     theatre.books().down = false;
 
     // Confirming sells at the theatre, then here.
@@ -417,7 +392,10 @@ async fn sells_a_live_theatre_through_its_system(app: TestApp) {
         theatre.books().sold.get("C-1"),
         Some(&"BOOKING-1".to_owned())
     );
-    assert_eq!(states(&mut c, &show).await["C-2"], pb::SeatState::Sold);
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["C-2"],
+        pb::SeatState::Sold
+    );
 
     // A hold whose lock the theatre let go is not sold: it says so, and nothing is sold.
     let lapsed = hold(&mut c, &alice, explicit(&show, &["A-2"]))
@@ -430,7 +408,10 @@ async fn sells_a_live_theatre_through_its_system(app: TestApp) {
         .expect_err("the theatre let the seat go");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     assert_eq!(reason(&refused), "THEATRE_REFUSED");
-    assert_ne!(states(&mut c, &show).await["A-2"], pb::SeatState::Sold);
+    assert_ne!(
+        seat_states(app.channel().await, &show).await["A-2"],
+        pb::SeatState::Sold
+    );
     assert!(!theatre.books().sold.contains_key("A-2"));
 
     // Cancelling a sale puts the seats back on sale there too.
@@ -447,7 +428,10 @@ async fn sells_a_live_theatre_through_its_system(app: TestApp) {
         .into_inner();
     assert_eq!(back.seat_ids.len(), 2);
     assert!(!theatre.books().sold.contains_key("C-1"));
-    assert_eq!(states(&mut c, &show).await["C-1"], pb::SeatState::Available);
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["C-1"],
+        pb::SeatState::Available
+    );
     app.stop().await;
 }
 
@@ -567,19 +551,25 @@ async fn a_theatre_that_does_not_answer(app: TestApp) {
         .await
         .expect_err("down");
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
-    let map = states(&mut c, &show).await;
+    let map = seat_states(app.channel().await, &show).await;
     assert_eq!(map["B-2"], pb::SeatState::Available);
     assert_eq!(map["B-1"], pb::SeatState::Held, "Bob's hold is as it was");
 
     release(&mut c, &bob, &b.hold_id).await;
-    assert_eq!(states(&mut c, &show).await["B-1"], pb::SeatState::Available);
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["B-1"],
+        pb::SeatState::Available
+    );
 
     let down = c
         .confirm_hold(authed(&service, confirm(&a)))
         .await
         .expect_err("down");
     assert_eq!(down.code(), Code::Unavailable, "{down:?}");
-    assert_eq!(states(&mut c, &show).await["A-1"], pb::SeatState::Held);
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["A-1"],
+        pb::SeatState::Held
+    );
 
     theatre.books().down = false;
     c.confirm_hold(authed(&service, confirm(&a)))
@@ -589,7 +579,10 @@ async fn a_theatre_that_does_not_answer(app: TestApp) {
         theatre.books().sold.get("A-1"),
         Some(&"BOOKING-7".to_owned())
     );
-    assert_eq!(states(&mut c, &show).await["A-1"], pb::SeatState::Sold);
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["A-1"],
+        pb::SeatState::Sold
+    );
 
     theatre.books().down = true;
     let down = c
@@ -598,7 +591,10 @@ async fn a_theatre_that_does_not_answer(app: TestApp) {
         .expect_err("down");
     assert_eq!(down.code(), Code::Unavailable, "{down:?}");
     assert!(theatre.books().sold.contains_key("A-1"));
-    assert_eq!(states(&mut c, &show).await["A-1"], pb::SeatState::Available);
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["A-1"],
+        pb::SeatState::Available
+    );
     theatre.books().down = false;
     let taken = hold(&mut c, &bob, explicit(&show, &["A-1"]))
         .await
@@ -611,7 +607,10 @@ async fn a_theatre_that_does_not_answer(app: TestApp) {
         !theatre.books().sold.contains_key("A-1"),
         "on sale at the theatre again"
     );
-    assert_eq!(states(&mut c, &show).await["A-1"], pb::SeatState::Available);
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["A-1"],
+        pb::SeatState::Available
+    );
     app.stop().await;
 }
 
@@ -645,7 +644,10 @@ async fn an_expired_hold_releases_its_lock(app: TestApp) {
         late < 5_000,
         "the lock was released {late} ms after the hold's deadline"
     );
-    assert_eq!(states(&mut c, &show).await["A-1"], pb::SeatState::Available);
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["A-1"],
+        pb::SeatState::Available
+    );
     let next = hold(&mut c, &bob, explicit(&show, &["A-1"]))
         .await
         .expect("the seat is free at the theatre too");

@@ -22,6 +22,7 @@ use marquee_proto::{
         catalog_service_client::CatalogServiceClient,
     },
     identity::v1::{self as idpb, identity_service_client::IdentityServiceClient},
+    seating::v1 as seatpb,
 };
 use sea_orm::{ConnectionTrait, Database};
 use tokio::{
@@ -911,6 +912,44 @@ pub fn test_verifier() -> marquee_platform::auth::Verifier {
     let verifier = marquee_platform::auth::Verifier::new();
     assert_eq!(verifier.set_keys(&jwks), 1);
     verifier
+}
+
+/// A signed-in customer's access token.
+pub fn customer(name: &str) -> String {
+    token(name, &[marquee_platform::auth::Role::Customer])
+}
+
+/// HoldSeats of explicit seats, under a new request id.
+pub fn explicit(show_id: &str, seats: &[&str]) -> seatpb::HoldSeatsRequest {
+    seatpb::HoldSeatsRequest {
+        request_id: rid(),
+        show_id: show_id.to_owned(),
+        selection: Some(seatpb::hold_seats_request::Selection::Seats(
+            seatpb::SeatSelection {
+                seat_ids: seats.iter().map(|s| (*s).to_owned()).collect(),
+            },
+        )),
+    }
+}
+
+/// Each seat of a show's map with its state, as a viewer who is not signed in sees it.
+pub async fn seat_states(
+    channel: Channel,
+    show_id: &str,
+) -> std::collections::HashMap<String, seatpb::SeatState> {
+    seatpb::seating_service_client::SeatingServiceClient::new(channel)
+        .get_seat_map(seatpb::GetSeatMapRequest {
+            show_id: show_id.to_owned(),
+        })
+        .await
+        .expect("seat map")
+        .into_inner()
+        .seat_map
+        .expect("map")
+        .seats
+        .into_iter()
+        .map(|s| (s.seat_id.clone(), s.state()))
+        .collect()
 }
 
 /// A signed access token for `subject` with `roles`.
