@@ -238,6 +238,7 @@ async fn live(app: TestApp, theatre: &Theatre) -> (TestApp, String) {
         v.theatre.id.clone(),
         marquee_seating::config::ConnectorConfig {
             url: serve(theatre.clone()).await,
+            ca_file: None,
             token: Some(marquee_platform::config::Secret::new(THEATRE_TOKEN.into())),
             timeout_ms: 2_000,
         },
@@ -711,3 +712,92 @@ async fn one_customers_holds_at_once_leave_one_lock(app: TestApp) {
 }
 
 on_both_backends!(one_customers_holds_at_once_leave_one_lock);
+
+/// A certificate authority of the theatre's own, and a server certificate for 127.0.0.1 signed
+/// by it: (the authority's PEM, the server's identity).
+fn certificates() -> (String, tonic::transport::Identity) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca.self_signed(&ca_key).expect("CA").pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&key, &issuer)
+        .expect("certificate");
+    (
+        ca_pem,
+        tonic::transport::Identity::from_pem(cert.pem(), key.serialize_pem()),
+    )
+}
+
+/// A theatre's system on 127.0.0.1 over TLS, with its own certificate authority: seating
+/// verifies the theatre's certificate against the one configured, and the token travels inside
+/// the encrypted connection. Configured with another authority, seating does not trust the
+/// theatre: UNAVAILABLE, and nothing is held.
+async fn a_theatre_over_tls(app: TestApp) {
+    let theatre = Theatre::default();
+    let (ca_pem, identity) = certificates();
+    let (other_ca_pem, _) = certificates();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("https://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .expect("TLS")
+            .add_service(TheatreConnectorServiceServer::new(theatre.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let (ca_file, other_ca_file) = (dir.path().join("ca.pem"), dir.path().join("other.pem"));
+    std::fs::write(&ca_file, ca_pem).expect("write");
+    std::fs::write(&other_ca_file, other_ca_pem).expect("write");
+    let v = common::venue(&app).await;
+    let show = common::show_in(&app, &v, 86_400).await.id;
+    let connect = |app: &mut TestApp, ca: &std::path::Path| {
+        app.options.seating.connectors.insert(
+            v.theatre.id.clone(),
+            marquee_seating::config::ConnectorConfig {
+                url: url.clone(),
+                ca_file: Some(ca.display().to_string()),
+                token: Some(marquee_platform::config::Secret::new(THEATRE_TOKEN.into())),
+                timeout_ms: 2_000,
+            },
+        );
+    };
+    let mut app = app;
+    connect(&mut app, &ca_file);
+    let mut app = app.restart().await;
+    let mut c = SeatingServiceClient::new(app.channel().await);
+    let alice = customer("alice");
+    let h = hold(&mut c, &alice, explicit(&show, &["A-1", "A-2"]))
+        .await
+        .expect("held through the theatre's TLS endpoint");
+    assert_lock(&theatre, &h.hold_id, &["A-1", "A-2"], ms(&h.expire_time));
+    assert_eq!(
+        theatre.books().authorizations,
+        vec![format!("Bearer {THEATRE_TOKEN}")]
+    );
+    release(&mut c, &alice, &h.hold_id).await;
+    assert_released(&theatre, &h.hold_id).await;
+
+    connect(&mut app, &other_ca_file);
+    let app = app.restart().await;
+    let mut c = SeatingServiceClient::new(app.channel().await);
+    let refused = hold(&mut c, &alice, explicit(&show, &["A-1"]))
+        .await
+        .expect_err("the theatre's certificate is not trusted");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["A-1"],
+        pb::SeatState::Available
+    );
+    assert_eq!(theatre.books().lock_calls, 1, "no call reached the theatre");
+    app.stop().await;
+}
+
+on_both_backends!(a_theatre_over_tls);

@@ -49,8 +49,13 @@ pub struct SeatingConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectorConfig {
-    /// Its gRPC address, for example `https://tickets.example-theatre.com:443`.
+    /// Its gRPC address, for example `https://tickets.example-theatre.com:443`: `https`, whose
+    /// certificate is verified (against `ca_file`, or the web's public roots), or `http` to this
+    /// machine only (a connector beside Marquee), so that the token never travels in the clear.
     pub url: String,
+    /// A PEM file with the certificate authority that signed the theatre's certificate, for a
+    /// theatre with its own; without it, the web's public roots (webpki-roots).
+    pub ca_file: Option<String>,
     /// Sent as `authorization: Bearer <token>` on every call, when set.
     pub token: Option<Secret<String>>,
     /// How long one call may take, in milliseconds; a customer waits this long at most before
@@ -62,6 +67,7 @@ impl Default for ConnectorConfig {
     fn default() -> Self {
         Self {
             url: String::new(),
+            ca_file: None,
             token: None,
             timeout_ms: 2_000,
         }

@@ -8,7 +8,10 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use marquee_proto::partner::v1::{
     self as pb, theatre_connector_service_client::TheatreConnectorServiceClient,
 };
-use tonic::{metadata::MetadataValue, transport::Channel};
+use tonic::{
+    metadata::MetadataValue,
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
+};
 
 use crate::{config::ConnectorConfig, domain::SeatingError};
 
@@ -57,6 +60,19 @@ struct ConnectorError {
     status: tonic::Status,
 }
 
+/// True for a host on this machine.
+fn is_loopback(host: Option<&str>) -> bool {
+    match host {
+        Some("localhost") => true,
+        Some(h) => h
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
 fn timestamp(ms: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: ms.div_euclid(1000),
@@ -67,11 +83,37 @@ fn timestamp(ms: i64) -> prost_types::Timestamp {
 impl Connector {
     fn new(theatre_id: &str, config: &ConnectorConfig) -> Result<Self, String> {
         let field = |f: &str| format!("seating.connectors.{theatre_id}.{f}");
-        let channel = tonic::transport::Endpoint::from_shared(config.url.clone())
+        let mut endpoint = Endpoint::from_shared(config.url.clone())
             .map_err(|e| format!("{}: {e}", field("url")))?
             .connect_timeout(Duration::from_millis(config.timeout_ms))
-            .tcp_nodelay(true)
-            .connect_lazy();
+            .tcp_nodelay(true);
+        match endpoint.uri().scheme_str() {
+            Some("https") => {
+                let tls = match &config.ca_file {
+                    Some(file) => {
+                        let pem = std::fs::read(file)
+                            .map_err(|e| format!("{}: {file}: {e}", field("ca_file")))?;
+                        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+                    }
+                    None => ClientTlsConfig::new().with_webpki_roots(),
+                };
+                endpoint = endpoint
+                    .tls_config(tls)
+                    .map_err(|e| format!("{}: {e}", field("ca_file")))?;
+            }
+            Some("http") if config.ca_file.is_some() => {
+                return Err(format!("{}: only for an https url", field("ca_file")));
+            }
+            Some("http") if is_loopback(endpoint.uri().host()) => {}
+            _ => {
+                return Err(format!(
+                    "{}: must be https (http only to this machine: the token would travel in \
+                     the clear)",
+                    field("url")
+                ));
+            }
+        }
+        let channel = endpoint.connect_lazy();
         let token = match &config.token {
             Some(t) => Some(
                 format!("Bearer {}", t.expose())
@@ -206,5 +248,53 @@ impl Connectors {
     /// The theatre's connector, when it is sold in live mode.
     pub fn of(&self, theatre_id: &str) -> Option<&Connector> {
         self.0.get(theatre_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str, ca_file: Option<&str>) -> ConnectorConfig {
+        ConnectorConfig {
+            url: url.to_owned(),
+            ca_file: ca_file.map(str::to_owned),
+            ..ConnectorConfig::default()
+        }
+    }
+
+    fn check(url: &str, ca_file: Option<&str>) -> Result<(), String> {
+        let theatre = "t1".to_owned();
+        Connectors::new([(&theatre, &config(url, ca_file))]).map(|_| ())
+    }
+
+    #[tokio::test]
+    async fn the_token_never_travels_in_the_clear() {
+        for ok in [
+            "https://tickets.example-theatre.com:443",
+            "http://127.0.0.1:7000",
+            "http://[::1]:7000",
+            "http://localhost:7000",
+        ] {
+            check(ok, None).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for plain in ["http://tickets.example-theatre.com", "http://10.0.0.5:7000"] {
+            let error = check(plain, None).expect_err(plain);
+            assert!(
+                error.starts_with("seating.connectors.t1.url: must be https"),
+                "{error}"
+            );
+        }
+        let error = check("http://127.0.0.1:7000", Some("ca.pem")).expect_err("ca over http");
+        assert!(
+            error.starts_with("seating.connectors.t1.ca_file"),
+            "{error}"
+        );
+        let error =
+            check("https://tickets.example:443", Some("/no/such/ca.pem")).expect_err("no file");
+        assert!(
+            error.starts_with("seating.connectors.t1.ca_file: /no/such/ca.pem"),
+            "{error}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::FutureExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use marquee_platform::{idempotency::IdempotencyKey, validation::Violations};
 use tokio::sync::broadcast;
 
@@ -41,6 +41,9 @@ struct Claimed {
     /// Taken from [`Seating::recent_claims`], not made by this call.
     cached: bool,
 }
+
+/// How many locks of expired holds one sweep's batch releases at once.
+const RELEASES_AT_ONCE: usize = 16;
 
 /// What a live theatre's system said to locking a hold's seats ([`Seating::lock_at_theatre`]).
 enum Live {
@@ -419,7 +422,13 @@ impl Seating {
                     request_id: Some(cmd.request_id.clone()),
                     fingerprint: fingerprint.clone(),
                 };
-                let outcome = self.store.hold(&new).await.map_err(store_err)?;
+                let mut outcome = self.store.hold(&new).await.map_err(store_err)?;
+                if outcome == HoldOutcome::NotLoaded {
+                    // The show's first hold on this store: load it and hold the same seats
+                    // again (under the lock taken for them, if any).
+                    self.load(&ctx).await?;
+                    outcome = self.store.hold(&new).await.map_err(store_err)?;
+                }
                 // The lock of the hold the new one replaced goes once it is replaced here (not
                 // before: until then its seats are held here). That is the hold the store
                 // replaced, which a concurrent HoldSeats of the same user may have made after
@@ -556,22 +565,27 @@ impl Seating {
             return;
         }
         let this = self.clone();
-        tokio::spawn(async move {
-            for e in expired {
-                let theatre = match this.show(&e.show_id).await {
-                    Ok(ctx) => ctx.show.theatre_id.clone(),
-                    Err(error) => {
-                        tracing::warn!(%error, show = e.show_id, "an expired hold's show");
-                        continue;
+        // A few at a time: a theatre that does not answer costs each call its timeout.
+        tokio::spawn(futures::stream::iter(expired).for_each_concurrent(
+            RELEASES_AT_ONCE,
+            move |e| {
+                let this = this.clone();
+                async move {
+                    let theatre = match this.show(&e.show_id).await {
+                        Ok(ctx) => ctx.show.theatre_id.clone(),
+                        Err(error) => {
+                            tracing::warn!(%error, show = e.show_id, "an expired hold's show");
+                            return;
+                        }
+                    };
+                    if let Some(c) = this.connectors.of(&theatre)
+                        && let Err(error) = c.release(&e.show_id, &e.hold_id).await
+                    {
+                        tracing::warn!(%error, lock = e.hold_id, "could not release a lock at the theatre");
                     }
-                };
-                if let Some(c) = this.connectors.of(&theatre)
-                    && let Err(error) = c.release(&e.show_id, &e.hold_id).await
-                {
-                    tracing::warn!(%error, lock = e.hold_id, "could not release a lock at the theatre");
                 }
-            }
-        });
+            },
+        ));
     }
 
     /// Counts the show among `user`'s shows with a hold, up to `active_holds_per_user`. At the
