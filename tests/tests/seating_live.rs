@@ -220,7 +220,12 @@ async fn release(c: &mut Client, who: &str, hold_id: &str) {
 /// Waits (up to 2 s) for the theatre's lock `id` to be released: the customer does not wait
 /// for the theatre.
 async fn assert_released(theatre: &Theatre, id: &str) {
-    for _ in 0..100 {
+    assert_released_within(theatre, id, Duration::from_secs(2)).await;
+}
+
+async fn assert_released_within(theatre: &Theatre, id: &str, within: Duration) {
+    let until = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < until {
         if theatre.lock(id).is_none() {
             return;
         }
@@ -521,7 +526,8 @@ async fn theatre_locks_follow_holds_under_a_race(app: TestApp) {
 on_both_backends!(theatre_locks_follow_holds_under_a_race);
 
 /// While the theatre's system does not answer: a hold is UNAVAILABLE and holds nothing; a
-/// release still frees the seats here (the theatre's lock lapses); a confirmation is
+/// release still frees the seats here, and reaches the theatre once it answers again (asked
+/// again and again); a confirmation is
 /// UNAVAILABLE and sells nothing; a cancelled sale is UNAVAILABLE (its seats are on sale here
 /// already, and the theatre's refusal keeps them from being held). Retried later, both go
 /// through.
@@ -572,7 +578,13 @@ async fn a_theatre_that_does_not_answer(app: TestApp) {
         pb::SeatState::Held
     );
 
+    assert!(
+        theatre.lock(&b.hold_id).is_some(),
+        "the release did not reach the theatre"
+    );
     theatre.books().down = false;
+    // The release is asked again until the theatre answers (tries 0.5, 1, 2, ... s apart).
+    assert_released_within(&theatre, &b.hold_id, Duration::from_secs(5)).await;
     c.confirm_hold(authed(&service, confirm(&a)))
         .await
         .expect("the retry confirms");

@@ -45,6 +45,25 @@ struct Claimed {
 /// How many locks of expired holds one sweep's batch releases at once.
 const RELEASES_AT_ONCE: usize = 16;
 
+/// The longest wait between two tries of a release a theatre did not answer: tries follow
+/// after 0.5, 1, 2, ... 32 s, about a minute in all.
+const RELEASE_RETRY_MAX: Duration = Duration::from_secs(32);
+
+/// Releases a lock at a live theatre, asking again while the theatre does not answer (a lock
+/// never released lapses at its hold's deadline plus the margin, keeping the theatre from
+/// selling seats nobody holds until then).
+async fn release_until_answered(c: &Connector, show_id: &str, lock_id: &str) {
+    let mut wait = Duration::from_millis(500);
+    while let Err(error) = c.release(show_id, lock_id).await {
+        if wait > RELEASE_RETRY_MAX {
+            tracing::warn!(%error, lock_id, "gave up releasing a lock at the theatre: it lapses");
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
+}
+
 /// What a live theatre's system said to locking a hold's seats ([`Seating::lock_at_theatre`]).
 enum Live {
     /// The request was answered already: the store replays it, nothing is locked.
@@ -441,9 +460,10 @@ impl Seating {
                             replaced: Some(p), ..
                         } => Self::release_at_theatre(c, &ctx.show.id, p),
                         HoldOutcome::Held { replaced: None, .. } => {}
+                        // Waited for: the next attempt may want the same seats.
                         _ => {
-                            if let Err(error) = c.release(&ctx.show.id, &new.hold_id).await {
-                                tracing::warn!(%error, "could not release an unused lock at the theatre");
+                            if c.release(&ctx.show.id, &new.hold_id).await.is_err() {
+                                Self::release_at_theatre(c, &ctx.show.id, &new.hold_id);
                             }
                         }
                     }
@@ -546,15 +566,10 @@ impl Seating {
         })
     }
 
-    /// Releases a lock at a live theatre, not waited for: its seats are free here already, and a
-    /// lock not released lapses at its deadline.
+    /// Releases a lock at a live theatre, not waited for: its seats are free here already.
     fn release_at_theatre(c: &Connector, show_id: &str, lock_id: &str) {
         let (c, show, lock) = (c.clone(), show_id.to_owned(), lock_id.to_owned());
-        tokio::spawn(async move {
-            if let Err(error) = c.release(&show, &lock).await {
-                tracing::warn!(%error, lock, "could not release a lock at the theatre");
-            }
-        });
+        tokio::spawn(async move { release_until_answered(&c, &show, &lock).await });
     }
 
     /// Releases at their theatres the locks of holds the sweeper expired here (exactly one
@@ -578,10 +593,8 @@ impl Seating {
                             return;
                         }
                     };
-                    if let Some(c) = this.connectors.of(&theatre)
-                        && let Err(error) = c.release(&e.show_id, &e.hold_id).await
-                    {
-                        tracing::warn!(%error, lock = e.hold_id, "could not release a lock at the theatre");
+                    if let Some(c) = this.connectors.of(&theatre) {
+                        release_until_answered(c, &e.show_id, &e.hold_id).await;
                     }
                 }
             },
