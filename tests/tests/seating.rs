@@ -207,22 +207,9 @@ async fn holds_seat_maps_and_confirms(app: TestApp) {
         .await
         .expect_err("not bob's");
     assert_eq!(err.code(), Code::NotFound);
-    let ext = c
-        .extend_hold(authed(
-            &alice,
-            pb::ExtendHoldRequest {
-                hold_id: a.hold_id.clone(),
-                extension: Some(prost_types::Duration {
-                    seconds: 1200,
-                    nanos: 0,
-                }),
-            },
-        ))
+    let ext = common::extend_hold(&mut c, &alice, &a.hold_id, 1200)
         .await
-        .expect("extend")
-        .into_inner()
-        .hold
-        .expect("hold");
+        .expect("extend");
     assert!(
         ext.expire_time.as_ref().map(|t| t.seconds) > a.expire_time.as_ref().map(|t| t.seconds)
     );

@@ -341,22 +341,9 @@ async fn sells_a_live_theatre_through_its_system(app: TestApp) {
     assert_released(&theatre, &best.hold_id).await;
 
     // An extension extends the lock.
-    let extended = c
-        .extend_hold(authed(
-            &alice,
-            pb::ExtendHoldRequest {
-                hold_id: h2.hold_id.clone(),
-                extension: Some(prost_types::Duration {
-                    seconds: 20 * 60,
-                    nanos: 0,
-                }),
-            },
-        ))
+    let extended = common::extend_hold(&mut c, &alice, &h2.hold_id, 20 * 60)
         .await
-        .expect("extend")
-        .into_inner()
-        .hold
-        .expect("hold");
+        .expect("extend");
     assert!(ms(&extended.expire_time) > ms(&h2.expire_time) + 9 * 60_000);
     assert_lock(
         &theatre,

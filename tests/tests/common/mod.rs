@@ -932,6 +932,24 @@ pub fn explicit(show_id: &str, seats: &[&str]) -> seatpb::HoldSeatsRequest {
     }
 }
 
+/// ExtendHold by `seconds` as `who`: the hold extended.
+pub async fn extend_hold(
+    c: &mut seatpb::seating_service_client::SeatingServiceClient<Channel>,
+    who: &str,
+    hold_id: &str,
+    seconds: i64,
+) -> Result<seatpb::Hold, tonic::Status> {
+    c.extend_hold(authed(
+        who,
+        seatpb::ExtendHoldRequest {
+            hold_id: hold_id.to_owned(),
+            extension: Some(prost_types::Duration { seconds, nanos: 0 }),
+        },
+    ))
+    .await
+    .map(|r| r.into_inner().hold.expect("hold"))
+}
+
 /// Each seat of a show's map with its state, as a viewer who is not signed in sees it.
 pub async fn seat_states(
     channel: Channel,
