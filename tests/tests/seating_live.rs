@@ -244,6 +244,8 @@ async fn live(app: TestApp, theatre: &Theatre) -> (TestApp, String) {
         marquee_seating::config::ConnectorConfig {
             url: serve(theatre.clone()).await,
             ca_file: None,
+            cert_file: None,
+            key_file: None,
             token: Some(marquee_platform::config::Secret::new(THEATRE_TOKEN.into())),
             timeout_ms: 2_000,
         },
@@ -712,9 +714,9 @@ async fn one_customers_holds_at_once_leave_one_lock(app: TestApp) {
 
 on_both_backends!(one_customers_holds_at_once_leave_one_lock);
 
-/// A certificate authority of the theatre's own, and a server certificate for 127.0.0.1 signed
-/// by it: (the authority's PEM, the server's identity).
-fn certificates() -> (String, tonic::transport::Identity) {
+/// A certificate authority of the theatre's own, and a certificate for `name` signed by it:
+/// (the authority's PEM, the certificate's PEM, its key's PEM).
+fn certificate_for(name: &str) -> (String, String, String) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().expect("key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
@@ -722,14 +724,18 @@ fn certificates() -> (String, tonic::transport::Identity) {
     let ca_pem = ca.self_signed(&ca_key).expect("CA").pem();
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().expect("key");
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+    let cert = CertificateParams::new(vec![name.to_owned()])
         .expect("params")
         .signed_by(&key, &issuer)
         .expect("certificate");
-    (
-        ca_pem,
-        tonic::transport::Identity::from_pem(cert.pem(), key.serialize_pem()),
-    )
+    (ca_pem, cert.pem(), key.serialize_pem())
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 signed by it: (the
+/// authority's PEM, the server's identity).
+fn certificates() -> (String, tonic::transport::Identity) {
+    let (ca, cert, key) = certificate_for("127.0.0.1");
+    (ca, tonic::transport::Identity::from_pem(cert, key))
 }
 
 /// A theatre's system on 127.0.0.1 over TLS, with its own certificate authority: seating
@@ -763,6 +769,8 @@ async fn a_theatre_over_tls(app: TestApp) {
             marquee_seating::config::ConnectorConfig {
                 url: url.clone(),
                 ca_file: Some(ca.display().to_string()),
+                cert_file: None,
+                key_file: None,
                 token: Some(marquee_platform::config::Secret::new(THEATRE_TOKEN.into())),
                 timeout_ms: 2_000,
             },
@@ -800,3 +808,78 @@ async fn a_theatre_over_tls(app: TestApp) {
 }
 
 on_both_backends!(a_theatre_over_tls);
+
+/// A theatre whose system asks its callers for a certificate signed by its own authority
+/// (mutual TLS): seating presents the one configured (`cert_file`, `key_file`) and holds; without
+/// it the theatre does not let seating in: UNAVAILABLE, nothing held, no call reaches it.
+async fn a_theatre_that_asks_for_our_certificate(app: TestApp) {
+    let theatre = Theatre::default();
+    let (ca_pem, identity) = certificates();
+    let (client_ca_pem, client_cert, client_key) = certificate_for("marquee-seating");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("https://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .tls_config(
+                tonic::transport::ServerTlsConfig::new()
+                    .identity(identity)
+                    .client_ca_root(tonic::transport::Certificate::from_pem(client_ca_pem)),
+            )
+            .expect("TLS")
+            .add_service(TheatreConnectorServiceServer::new(theatre.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let file = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).expect("write");
+        Some(path.display().to_string())
+    };
+    let (ca_file, cert_file, key_file) = (
+        file("ca.pem", &ca_pem),
+        file("cert.pem", &client_cert),
+        file("key.pem", &client_key),
+    );
+    let v = common::venue(&app).await;
+    let show = common::show_in(&app, &v, 86_400).await.id;
+    let connect = |app: &mut TestApp, ours: bool| {
+        app.options.seating.connectors.insert(
+            v.theatre.id.clone(),
+            marquee_seating::config::ConnectorConfig {
+                url: url.clone(),
+                ca_file: ca_file.clone(),
+                cert_file: cert_file.clone().filter(|_| ours),
+                key_file: key_file.clone().filter(|_| ours),
+                token: Some(marquee_platform::config::Secret::new(THEATRE_TOKEN.into())),
+                timeout_ms: 2_000,
+            },
+        );
+    };
+    let mut app = app;
+    connect(&mut app, false);
+    let mut app = app.restart().await;
+    let mut c = SeatingServiceClient::new(app.channel().await);
+    let alice = customer("alice");
+    let refused = hold(&mut c, &alice, explicit(&show, &["A-1"]))
+        .await
+        .expect_err("no client certificate");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert_eq!(theatre.books().lock_calls, 0, "no call reached the theatre");
+    assert_eq!(
+        seat_states(app.channel().await, &show).await["A-1"],
+        pb::SeatState::Available
+    );
+
+    connect(&mut app, true);
+    let app = app.restart().await;
+    let mut c = SeatingServiceClient::new(app.channel().await);
+    let h = hold(&mut c, &alice, explicit(&show, &["A-1"]))
+        .await
+        .expect("held with our certificate");
+    assert_lock(&theatre, &h.hold_id, &["A-1"], ms(&h.expire_time));
+    app.stop().await;
+}
+
+on_both_backends!(a_theatre_that_asks_for_our_certificate);

@@ -56,6 +56,11 @@ pub struct ConnectorConfig {
     /// A PEM file with the certificate authority that signed the theatre's certificate, for a
     /// theatre with its own; without it, the web's public roots (webpki-roots).
     pub ca_file: Option<String>,
+    /// PEM files of Marquee's client certificate and its private key, for a theatre that asks
+    /// its callers for one (mutual TLS); both or neither.
+    pub cert_file: Option<String>,
+    /// See `cert_file`.
+    pub key_file: Option<String>,
     /// Sent as `authorization: Bearer <token>` on every call, when set.
     pub token: Option<Secret<String>>,
     /// How long one call may take, in milliseconds; a customer waits this long at most before
@@ -68,6 +73,8 @@ impl Default for ConnectorConfig {
         Self {
             url: String::new(),
             ca_file: None,
+            cert_file: None,
+            key_file: None,
             token: None,
             timeout_ms: 2_000,
         }

@@ -10,7 +10,7 @@ use marquee_proto::partner::v1::{
 };
 use tonic::{
     metadata::MetadataValue,
-    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 
 use crate::{config::ConnectorConfig, domain::SeatingError};
@@ -87,22 +87,44 @@ impl Connector {
             .map_err(|e| format!("{}: {e}", field("url")))?
             .connect_timeout(Duration::from_millis(config.timeout_ms))
             .tcp_nodelay(true);
+        let read = |file: &String, setting: &str| {
+            std::fs::read(file).map_err(|e| format!("{}: {file}: {e}", field(setting)))
+        };
+        let tls_files = [
+            ("ca_file", &config.ca_file),
+            ("cert_file", &config.cert_file),
+            ("key_file", &config.key_file),
+        ];
         match endpoint.uri().scheme_str() {
             Some("https") => {
-                let tls = match &config.ca_file {
-                    Some(file) => {
-                        let pem = std::fs::read(file)
-                            .map_err(|e| format!("{}: {file}: {e}", field("ca_file")))?;
-                        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
-                    }
+                let mut tls = match &config.ca_file {
+                    Some(file) => ClientTlsConfig::new()
+                        .ca_certificate(Certificate::from_pem(read(file, "ca_file")?)),
                     None => ClientTlsConfig::new().with_webpki_roots(),
                 };
+                match (&config.cert_file, &config.key_file) {
+                    (Some(cert), Some(key)) => {
+                        tls = tls.identity(Identity::from_pem(
+                            read(cert, "cert_file")?,
+                            read(key, "key_file")?,
+                        ));
+                    }
+                    (None, None) => {}
+                    (Some(_), None) => {
+                        return Err(format!("{}: required with cert_file", field("key_file")));
+                    }
+                    (None, Some(_)) => {
+                        return Err(format!("{}: required with key_file", field("cert_file")));
+                    }
+                }
                 endpoint = endpoint
                     .tls_config(tls)
-                    .map_err(|e| format!("{}: {e}", field("ca_file")))?;
+                    .map_err(|e| format!("{}: {e}", field("url")))?;
             }
-            Some("http") if config.ca_file.is_some() => {
-                return Err(format!("{}: only for an https url", field("ca_file")));
+            Some("http")
+                if let Some((setting, _)) = tls_files.iter().find(|(_, f)| f.is_some()) =>
+            {
+                return Err(format!("{}: only for an https url", field(setting)));
             }
             Some("http") if is_loopback(endpoint.uri().host()) => {}
             _ => {
@@ -261,6 +283,40 @@ mod tests {
             ca_file: ca_file.map(str::to_owned),
             ..ConnectorConfig::default()
         }
+    }
+
+    #[tokio::test]
+    async fn a_client_certificate_needs_its_key_and_https() {
+        let theatre = "t1".to_owned();
+        let with = |url: &str, cert: Option<&str>, key: Option<&str>| {
+            let c = ConnectorConfig {
+                cert_file: cert.map(str::to_owned),
+                key_file: key.map(str::to_owned),
+                ..config(url, None)
+            };
+            Connectors::new([(&theatre, &c)]).map(|_| ())
+        };
+        let https = "https://tickets.example:443";
+        let error = with(https, Some("c.pem"), None).expect_err("no key");
+        assert_eq!(
+            error,
+            "seating.connectors.t1.key_file: required with cert_file"
+        );
+        let error = with(https, None, Some("k.pem")).expect_err("no cert");
+        assert_eq!(
+            error,
+            "seating.connectors.t1.cert_file: required with key_file"
+        );
+        let error = with(https, Some("/no/c.pem"), Some("/no/k.pem")).expect_err("no file");
+        assert!(
+            error.starts_with("seating.connectors.t1.cert_file: /no/c.pem"),
+            "{error}"
+        );
+        let error = with("http://127.0.0.1:1", None, Some("k.pem")).expect_err("plain http");
+        assert_eq!(
+            error,
+            "seating.connectors.t1.key_file: only for an https url"
+        );
     }
 
     fn check(url: &str, ca_file: Option<&str>) -> Result<(), String> {
