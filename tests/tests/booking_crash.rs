@@ -64,18 +64,7 @@ async fn order(app: &TestApp, order_id: &str) -> pay::Order {
 }
 
 async fn sold(app: &TestApp, show_id: &str, seat_id: &str) -> bool {
-    SeatingServiceClient::new(app.channel().await)
-        .get_seat_map(seat::GetSeatMapRequest {
-            show_id: show_id.to_owned(),
-        })
-        .await
-        .expect("map")
-        .into_inner()
-        .seat_map
-        .expect("map")
-        .seats
-        .iter()
-        .any(|s| s.seat_id == seat_id && s.state() == seat::SeatState::Sold)
+    common::seat_states(app.channel().await, show_id).await[seat_id] == seat::SeatState::Sold
 }
 
 /// Polls (bounded) until `check` holds.

@@ -169,18 +169,42 @@ impl TheatreConnectorService for Theatre {
     }
 }
 
-/// Serves the theatre on 127.0.0.1 port 0; its URL.
-async fn serve(theatre: Theatre) -> String {
+/// Serves the theatre on 127.0.0.1 port 0, over TLS when `tls` is given; its URL.
+async fn serve(theatre: Theatre, tls: Option<tonic::transport::ServerTlsConfig>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let mut server = tonic::transport::Server::builder();
+    let scheme = match tls {
+        Some(tls) => {
+            server = server.tls_config(tls).expect("TLS");
+            "https"
+        }
+        None => "http",
+    };
     tokio::spawn(
-        tonic::transport::Server::builder()
+        server
             .add_service(TheatreConnectorServiceServer::new(theatre))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
-    format!("http://{addr}")
+    format!("{scheme}://{addr}")
+}
+
+/// How seating reaches the theatre at `url`, with the theatre's token.
+fn connector(url: &str) -> marquee_seating::config::ConnectorConfig {
+    marquee_seating::config::ConnectorConfig {
+        url: url.to_owned(),
+        token: Some(marquee_platform::config::Secret::new(THEATRE_TOKEN.into())),
+        ..Default::default()
+    }
+}
+
+/// Writes `pem` to `name` in `dir`; its path, as a setting takes it.
+fn pem_file(dir: &tempfile::TempDir, name: &str, pem: &str) -> Option<String> {
+    let path = dir.path().join(name);
+    std::fs::write(&path, pem).expect("write");
+    Some(path.display().to_string())
 }
 
 async fn hold(c: &mut Client, who: &str, req: pb::HoldSeatsRequest) -> Result<pb::Hold, Status> {
@@ -241,14 +265,7 @@ async fn live(app: TestApp, theatre: &Theatre) -> (TestApp, String) {
     let mut app = app;
     app.options.seating.connectors.insert(
         v.theatre.id.clone(),
-        marquee_seating::config::ConnectorConfig {
-            url: serve(theatre.clone()).await,
-            ca_file: None,
-            cert_file: None,
-            key_file: None,
-            token: Some(marquee_platform::config::Secret::new(THEATRE_TOKEN.into())),
-            timeout_ms: 2_000,
-        },
+        connector(&serve(theatre.clone(), None).await),
     );
     (app.restart().await, show)
 }
@@ -746,33 +763,19 @@ async fn a_theatre_over_tls(app: TestApp) {
     let theatre = Theatre::default();
     let (ca_pem, identity) = certificates();
     let (other_ca_pem, _) = certificates();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("https://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
-            .expect("TLS")
-            .add_service(TheatreConnectorServiceServer::new(theatre.clone()))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
+    let tls = tonic::transport::ServerTlsConfig::new().identity(identity);
+    let url = serve(theatre.clone(), Some(tls)).await;
     let dir = tempfile::tempdir().expect("dir");
-    let (ca_file, other_ca_file) = (dir.path().join("ca.pem"), dir.path().join("other.pem"));
-    std::fs::write(&ca_file, ca_pem).expect("write");
-    std::fs::write(&other_ca_file, other_ca_pem).expect("write");
+    let ca_file = pem_file(&dir, "ca.pem", &ca_pem);
+    let other_ca_file = pem_file(&dir, "other.pem", &other_ca_pem);
     let v = common::venue(&app).await;
     let show = common::show_in(&app, &v, 86_400).await.id;
-    let connect = |app: &mut TestApp, ca: &std::path::Path| {
+    let connect = |app: &mut TestApp, ca: &Option<String>| {
         app.options.seating.connectors.insert(
             v.theatre.id.clone(),
             marquee_seating::config::ConnectorConfig {
-                url: url.clone(),
-                ca_file: Some(ca.display().to_string()),
-                cert_file: None,
-                key_file: None,
-                token: Some(marquee_platform::config::Secret::new(THEATRE_TOKEN.into())),
-                timeout_ms: 2_000,
+                ca_file: ca.clone(),
+                ..connector(&url)
             },
         );
     };
@@ -816,31 +819,15 @@ async fn a_theatre_that_asks_for_our_certificate(app: TestApp) {
     let theatre = Theatre::default();
     let (ca_pem, identity) = certificates();
     let (client_ca_pem, client_cert, client_key) = certificate_for("marquee-seating");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("https://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .tls_config(
-                tonic::transport::ServerTlsConfig::new()
-                    .identity(identity)
-                    .client_ca_root(tonic::transport::Certificate::from_pem(client_ca_pem)),
-            )
-            .expect("TLS")
-            .add_service(TheatreConnectorServiceServer::new(theatre.clone()))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
+    let tls = tonic::transport::ServerTlsConfig::new()
+        .identity(identity)
+        .client_ca_root(tonic::transport::Certificate::from_pem(client_ca_pem));
+    let url = serve(theatre.clone(), Some(tls)).await;
     let dir = tempfile::tempdir().expect("dir");
-    let file = |name: &str, pem: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, pem).expect("write");
-        Some(path.display().to_string())
-    };
     let (ca_file, cert_file, key_file) = (
-        file("ca.pem", &ca_pem),
-        file("cert.pem", &client_cert),
-        file("key.pem", &client_key),
+        pem_file(&dir, "ca.pem", &ca_pem),
+        pem_file(&dir, "cert.pem", &client_cert),
+        pem_file(&dir, "key.pem", &client_key),
     );
     let v = common::venue(&app).await;
     let show = common::show_in(&app, &v, 86_400).await.id;
@@ -848,12 +835,10 @@ async fn a_theatre_that_asks_for_our_certificate(app: TestApp) {
         app.options.seating.connectors.insert(
             v.theatre.id.clone(),
             marquee_seating::config::ConnectorConfig {
-                url: url.clone(),
                 ca_file: ca_file.clone(),
                 cert_file: cert_file.clone().filter(|_| ours),
                 key_file: key_file.clone().filter(|_| ours),
-                token: Some(marquee_platform::config::Secret::new(THEATRE_TOKEN.into())),
-                timeout_ms: 2_000,
+                ..connector(&url)
             },
         );
     };
